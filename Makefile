@@ -1,0 +1,62 @@
+# Orchestration with Apache Airflow 3 — course commands. `make` alone lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_FOR_UV ?= python3
+UV_VERSION := 0.13.8
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.cache/uv/bin/uv)
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+export UV_COMPILE_BYTECODE := 1
+export UV_LINK_MODE := copy
+
+.PHONY: help setup lab test test-fast lint airflow-start airflow-stop airflow-status mail reset lock benchmark
+
+help: ## List the commands
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(CURDIR)/.cache/uv/bin/uv:
+	@echo "Installing uv $(UV_VERSION) into .cache/uv (no system changes) ..."
+	@$(PYTHON_FOR_UV) -m venv $(CURDIR)/.cache/uv
+	@$(CURDIR)/.cache/uv/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	@echo "Creating .venv from uv.lock (first time: a few minutes) ..."
+	@$(UV) sync --frozen
+	@touch $@
+
+setup: $(VENV)/.synced ## Create .venv from the lock file (safe to run again)
+
+lab: setup ## Start Airflow and JupyterLab (Ctrl-C stops both)
+	@$(PY) -m course lab
+
+test: setup ## Run the whole test suite, slow tests included
+	@$(PY) -m pytest
+
+test-fast: setup ## Run the tests that need no running services
+	@$(PY) -m pytest -m "not slow"
+
+lint: setup ## Check the code with ruff
+	@$(VENV)/bin/ruff check .
+
+airflow-start: setup ## Start the embedded Airflow in the background
+	@$(PY) -m course airflow start
+
+airflow-stop: setup ## Stop the embedded Airflow
+	@$(PY) -m course airflow stop
+
+airflow-status: setup ## Is Airflow running, where, and the admin password file
+	@$(PY) -m course airflow status
+
+mail: setup ## Show the mail the lab's SMTP sink received
+	@$(PY) -m course mail
+
+reset: airflow-stop ## Stop the lab and delete its state (.airflow/): DAG runs, logs, mail
+	rm -rf .airflow
+
+lock: | $(UV) ## Re-resolve the dependencies and regenerate environment.yml
+	$(UV) lock
+	UV=$(UV) $(UV) run --frozen python -m course.envfile > environment.yml
+
+benchmark: setup ## Measure lab start-up against plain `airflow standalone`
+	@$(PY) benchmarks/lab_startup.py

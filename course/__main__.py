@@ -1,0 +1,105 @@
+"""Command line of the course toolkit.
+
+    python -m course airflow start|stop|status|logs [COMPONENT] [-n LINES]
+    python -m course mail [-n COUNT]
+    python -m course lab          # Airflow + JupyterLab; Ctrl-C stops both
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+from course import engine
+from course.paths import LabPaths
+
+
+def _airflow(args: argparse.Namespace, paths: LabPaths) -> int:
+    if args.action == "start":
+        status = engine.start(paths, timeout=args.timeout)
+        print(status.report())
+    elif args.action == "stop":
+        engine.stop(paths)
+    elif args.action == "status":
+        print(engine.status(paths).report())
+    elif args.action == "logs":
+        if args.component:
+            print(engine.component_log_tail(paths, args.component, args.lines))
+        else:
+            lines = paths.airflow_log.read_text(errors="replace").splitlines() \
+                if paths.airflow_log.exists() else ["(no log yet: the lab has not been started)"]
+            print("\n".join(lines[-args.lines:]))
+    return 0
+
+
+def _mail(args: argparse.Namespace, paths: LabPaths) -> int:
+    from course.mail import read_mail
+
+    mails = read_mail(paths, args.count)
+    if not mails:
+        print(f"No mail yet in {paths.mail_dir}. Tasks that send email deliver it here.")
+    for mail in mails:
+        print(mail.summary())
+        if args.body:
+            print("    " + mail.body.strip().replace("\n", "\n    "))
+    return 0
+
+
+def _lab(args: argparse.Namespace, paths: LabPaths) -> int:
+    """Airflow and JupyterLab together, until Ctrl-C."""
+    status = engine.start(paths, timeout=args.timeout)
+    env = engine.airflow_env(paths)
+    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+            f"--ServerApp.root_dir={paths.root}", "--ServerApp.default_url=/lab/tree/notebooks",
+            *args.jupyter_args]
+    print(status.report())
+    print("Starting JupyterLab: open the http://127.0.0.1:... URL it prints below. "
+          "Press Ctrl-C once to stop JupyterLab and Airflow.")
+    jupyter = subprocess.Popen(argv, env=env, cwd=paths.root, start_new_session=True)
+    try:
+        return jupyter.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if jupyter.poll() is None:
+            os.killpg(jupyter.pid, signal.SIGTERM)
+            try:
+                jupyter.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(jupyter.pid, signal.SIGKILL)
+        engine.stop(paths)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    af = sub.add_parser("airflow", help="start, stop or inspect the embedded Airflow")
+    af.add_argument("action", choices=["start", "stop", "status", "logs"])
+    af.add_argument("component", nargs="?", help="with logs: scheduler, dag_processor, "
+                    "triggerer, api_server or standalone")
+    af.add_argument("-n", "--lines", type=int, default=40)
+    af.add_argument("--timeout", type=float, default=engine.START_TIMEOUT)
+    af.set_defaults(func=_airflow)
+    mail = sub.add_parser("mail", help="list the mail the lab's SMTP sink received")
+    mail.add_argument("-n", "--count", type=int, default=None)
+    mail.add_argument("--body", action="store_true", help="print message bodies too")
+    mail.set_defaults(func=_mail)
+    lab = sub.add_parser("lab", help="Airflow and JupyterLab together; Ctrl-C stops both")
+    lab.add_argument("--timeout", type=float, default=engine.START_TIMEOUT)
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER)
+    lab.set_defaults(func=_lab)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args, LabPaths.default())
+    except engine.LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

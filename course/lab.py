@@ -1,0 +1,281 @@
+"""Talk to the embedded Airflow lab from a notebook: deploy DAGs, run them, read what happened.
+
+    from course import lab
+    lab.start()                                  # idempotent; a no-op when the lab is up
+    dag_id = lab.deploy_dag("hello.py", source)  # waits until Airflow has parsed it
+    run = lab.run_dag(dag_id)                    # unpause, trigger, wait for the result
+    lab.task_states(dag_id, run["dag_run_id"])
+    print(lab.task_log(dag_id, run["dag_run_id"], "say_hello"))
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from course import engine
+from course.paths import LabPaths
+
+FINISHED = {"success", "failed"}
+
+
+class DagImportError(RuntimeError):
+    """Airflow could not import a DAG file; the message has the file, line and error."""
+
+
+class LabTimeout(TimeoutError):
+    """A wait ran out; the message says what it was waiting for."""
+
+
+class Client:
+    """A small client for the REST API v2 of the lab (token handling included)."""
+
+    def __init__(self, paths: LabPaths | None = None, timeout: float = 30.0) -> None:
+        self.paths = paths or LabPaths.default()
+        state = engine.read_state(self.paths)
+        if state is None:
+            raise RuntimeError("The Airflow lab is not running. Start it with `lab.start()` "
+                               "in a notebook or `make airflow-start` in a terminal.")
+        self.url = state.url
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._token: str | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def token(self) -> str:
+        if self._token is None:
+            reply = self._http.post("/auth/token", json={"username": "admin",
+                                                         "password": admin_password(self.paths)})
+            reply.raise_for_status()
+            self._token = reply.json()["access_token"]
+        return self._token
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call ``/api/v2{path}``; a clear error names the call and Airflow's answer."""
+        headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
+        reply = self._http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
+        if reply.status_code == 401:  # expired token: one fresh try
+            self._token = None
+            headers["Authorization"] = f"Bearer {self.token()}"
+            reply = self._http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
+        if reply.is_error:
+            raise RuntimeError(f"{method} /api/v2{path} -> {reply.status_code}: {reply.text[:500]}")
+        return reply
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params or None).json()
+
+    # --- DAGs -----------------------------------------------------------------------------
+    def dags(self) -> list[dict]:
+        return self.get("/dags", limit=1000)["dags"]
+
+    def dag(self, dag_id: str) -> dict:
+        return self.get(f"/dags/{dag_id}")
+
+    def tasks(self, dag_id: str) -> list[dict]:
+        return self.get(f"/dags/{dag_id}/tasks")["tasks"]
+
+    def import_errors(self) -> list[dict]:
+        return self.get("/importErrors", limit=1000)["import_errors"]
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+
+    # --- runs -----------------------------------------------------------------------------
+    def trigger(self, dag_id: str, conf: dict | None = None,
+                logical_date: datetime | None = None) -> dict:
+        """Start a run now; Airflow 3 wants an explicit, timezone-aware logical date."""
+        when = logical_date or datetime.now(timezone.utc)
+        if when.tzinfo is None:
+            raise ValueError("logical_date must be timezone-aware, e.g. "
+                             "pendulum.datetime(2023, 10, 1, tz='UTC')")
+        body = {"logical_date": when.isoformat(), "conf": conf or {}}
+        return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body).json()
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.get(f"/dags/{dag_id}/dagRuns", limit=1000, order_by="logical_date")["dag_runs"]
+
+    def run(self, dag_id: str, run_id: str) -> dict:
+        return self.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 120.0) -> dict:
+        """Wait until the run succeeds or fails; raise LabTimeout naming what is still running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(dag_id, run_id)
+            if run["state"] in FINISHED:
+                return run
+            if time.monotonic() > deadline:
+                states = {ti["task_id"]: ti["state"] for ti in self.task_instances(dag_id, run_id)}
+                raise LabTimeout(f"Run {run_id} of {dag_id} is still {run['state']} after "
+                                 f"{timeout:.0f} s; task states: {states}. Is the DAG paused, or "
+                                 "is a task sleeping? Look at the run in the Airflow UI.")
+            time.sleep(0.5)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None,
+                 map_index: int = -1) -> str:
+        """The task's log as plain text lines ``LEVEL - event``."""
+        if try_number is None:
+            tis = [ti for ti in self.task_instances(dag_id, run_id) if ti["task_id"] == task_id]
+            try_number = max([ti.get("try_number") or 1 for ti in tis] or [1])
+        body = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/"
+                        f"{try_number}", map_index=map_index, full_content="true")
+        return log_to_text(body.get("content"))
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        body = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/"
+                        f"{key}", deserialize="true", stringify="false")
+        return body.get("value")
+
+
+def log_to_text(content: Any) -> str:
+    """Flatten Airflow 3's structured log records into readable lines."""
+    if isinstance(content, str):
+        return content
+    lines = []
+    for record in content or []:
+        if isinstance(record, str):
+            lines.append(record)
+            continue
+        event = record.get("event", "")
+        if event.startswith(("::group::", "::endgroup::")) or "sources" in record:
+            continue  # CI-style fold markers and the list of log sources: noise in a notebook
+        level = (record.get("level") or "").upper()
+        when = (record.get("timestamp") or "")[11:19]
+        if record.get("error_detail"):
+            event += "\n" + json.dumps(record["error_detail"], indent=1)[:2000]
+        lines.append(" ".join(part for part in (when, level, "-" if level else "", event) if part))
+    return "\n".join(lines)
+
+
+def admin_password(paths: LabPaths | None = None) -> str:
+    """The admin password that `airflow standalone` generated for this lab."""
+    paths = paths or LabPaths.default()
+    try:
+        return json.loads(paths.password_file.read_text())["admin"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise RuntimeError(f"No admin password in {paths.password_file} yet: start the lab first "
+                           "(`lab.start()`).") from exc
+
+
+# --- module-level helpers for notebooks ---------------------------------------------------
+
+_client: Client | None = None
+
+
+def start(timeout: float = engine.START_TIMEOUT) -> engine.LabStatus:
+    """Start the embedded Airflow (a no-op when it already runs) and print how to reach it."""
+    status = engine.start(LabPaths.default(), timeout=timeout)
+    print(status.report())
+    return status
+
+
+def stop() -> None:
+    global _client
+    engine.stop(LabPaths.default())
+    _client = None
+
+
+def client() -> Client:
+    """A client for the running lab, re-created when the lab was restarted on another port."""
+    global _client
+    state = engine.read_state(LabPaths.default())
+    if _client is None or state is None or _client.url != state.url:
+        _client = Client()
+    return _client
+
+
+def deploy_dag(filename: str, source: str | Path | None = None, timeout: float = 60.0) -> str:
+    """Write a DAG file into the lesson folder and wait until Airflow has parsed it.
+
+    ``source`` is Python code, or the path of a file to copy; without it ``filename`` is a path
+    to copy. Returns the id of the DAG defined in the file (the first, if there are several).
+    Raises DagImportError with Airflow's error, file and line when the file does not import.
+    """
+    paths = LabPaths.default()
+    if source is None:
+        source = Path(filename)
+        filename = source.name
+    if isinstance(source, Path):
+        source = source.read_text()
+    if not filename.endswith(".py"):
+        filename += ".py"
+    target = paths.dags / Path(filename).name
+    paths.dags.mkdir(parents=True, exist_ok=True)
+    unchanged = target.exists() and target.read_text() == source
+    if not unchanged:
+        target.write_text(source)
+    c = client()
+    written = target.stat().st_mtime
+    deadline = time.monotonic() + timeout
+    while True:
+        errors = [e for e in c.import_errors() if Path(e["filename"]).name == target.name
+                  and _epoch(e["timestamp"]) >= written - 1]
+        if errors:
+            raise DagImportError(describe_import_error(errors[0]["stack_trace"], target))
+        mine = [d for d in c.dags() if Path(d.get("fileloc") or "").resolve() == target
+                and d.get("last_parsed_time") and _epoch(d["last_parsed_time"]) >= written - 1]
+        if mine:
+            return mine[0]["dag_id"]
+        if time.monotonic() > deadline:
+            raise LabTimeout(f"Airflow has not parsed {target} within {timeout:.0f} s. Does the "
+                             "file define a DAG at module level? Check `python -m course airflow "
+                             "logs dag_processor`.")
+        time.sleep(1.0)
+
+
+def describe_import_error(stack_trace: str, target: Path) -> str:
+    """The last line of Airflow's traceback plus the line of the learner's file it points at."""
+    lines = [line for line in stack_trace.strip().splitlines() if line.strip()]
+    summary = lines[-1] if lines else "unknown error"
+    where = re.findall(rf'File "[^"]*{re.escape(target.name)}", line (\d+)', stack_trace)
+    if not where:
+        where = re.findall(r"line (\d+)", stack_trace)
+    location = f"{target.name}, line {where[-1]}" if where else target.name
+    return f"{summary} ({location}). Fix the file and deploy it again.\n\n{stack_trace}"
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def run_dag(dag_id: str, conf: dict | None = None, timeout: float = 120.0,
+            logical_date: datetime | None = None) -> dict:
+    """Unpause the DAG, trigger a run and wait for its result; returns the finished run."""
+    c = client()
+    c.set_paused(dag_id, False)
+    run = c.trigger(dag_id, conf=conf, logical_date=logical_date)
+    return c.wait(dag_id, run["dag_run_id"], timeout=timeout)
+
+
+def task_states(dag_id: str, run_id: str) -> dict[str, str]:
+    return {ti["task_id"]: ti["state"] for ti in client().task_instances(dag_id, run_id)}
+
+
+def task_log(dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> str:
+    return client().task_log(dag_id, run_id, task_id, try_number)
+
+
+def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    return client().xcom(dag_id, run_id, task_id, key)
+
+
+def import_errors() -> list[dict]:
+    return client().import_errors()
+
+
+def mail(limit: int | None = None):
+    """Messages the lab's SMTP sink received, oldest first."""
+    from course.mail import read_mail
+
+    return read_mail(LabPaths.default(), limit)

@@ -1,0 +1,71 @@
+"""Where the course keeps its files: one typed object, built from the repo root and the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOME_ENV = "COURSE_AIRFLOW_HOME"
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """Every file the embedded lab reads or writes, all under one Airflow home."""
+
+    root: Path
+    home: Path
+
+    @classmethod
+    def default(cls, home: str | os.PathLike[str] | None = None) -> LabPaths:
+        """Paths for the given home, else ``$COURSE_AIRFLOW_HOME``, else ``<repo>/.airflow``."""
+        chosen = home or os.environ.get(HOME_ENV) or REPO_ROOT / ".airflow"
+        return cls(root=REPO_ROOT, home=Path(chosen).expanduser().resolve())
+
+    @property
+    def dags(self) -> Path:
+        """The lesson DAG folder the notebooks deploy into."""
+        return self.home / "dags"
+
+    @property
+    def exercises(self) -> Path:
+        return self.root / "exercises"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "airflow.cfg"
+
+    @property
+    def connections_file(self) -> Path:
+        return self.home / "connections.json"
+
+    @property
+    def warehouse(self) -> Path:
+        """The SQLite database behind the ``warehouse`` connection."""
+        return self.home / "warehouse.db"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Maildir where the SMTP sink stores every message it receives."""
+        return self.home / "mail"
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "lab.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def airflow_log(self) -> Path:
+        return self.logs / "standalone.log"
+
+    @property
+    def smtp_log(self) -> Path:
+        return self.logs / "smtp.log"
+
+    @property
+    def password_file(self) -> Path:
+        return self.home / "simple_auth_manager_passwords.json.generated"
