@@ -306,9 +306,14 @@ def component_log_tail(paths: LabPaths, component: str, lines: int = 20) -> str:
 
 
 def start(paths: LabPaths | None = None, timeout: float = START_TIMEOUT,
-          progress=print) -> LabStatus:
-    """Start the lab, or return at once when it is already healthy."""
+          progress=print, port: int | None = None) -> LabStatus:
+    """Start the lab, or return at once when it is already healthy.
+
+    ``port`` is the preferred port (default ``$COURSE_AIRFLOW_PORT`` or 8080); when it is taken
+    the next free one is used.
+    """
     paths = paths or LabPaths.default()
+    preferred = port or int(os.environ.get("COURSE_AIRFLOW_PORT", DEFAULT_PORT))
     current = status(paths)
     healthy = all(v == "healthy" for v in current.components.values())
     if current.running and healthy and current.smtp != "down":
@@ -316,14 +321,14 @@ def start(paths: LabPaths | None = None, timeout: float = START_TIMEOUT,
     # Whatever is left from an earlier lab (killed terminal, SIGKILLed scheduler) goes first.
     stop(paths, quiet=True)
 
-    port = free_port(DEFAULT_PORT)
+    port = free_port(preferred)
     smtp_port = free_port(DEFAULT_SMTP_PORT, taken={port})
     log_ports = (free_port(8793, taken={port, smtp_port}),)
     log_ports += (free_port(8794, taken={port, smtp_port, *log_ports}),)
     write_config(paths, port, smtp_port, log_ports)
     env = airflow_env(paths)
-    if port != DEFAULT_PORT:
-        progress(f"Port {DEFAULT_PORT} is taken; the lab uses port {port}.")
+    if port != preferred:
+        progress(f"Port {preferred} is taken; the lab uses port {port}.")
 
     smtp = _spawn([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
                    "-c", "aiosmtpd.handlers.Mailbox", str(paths.mail_dir)], paths.smtp_log, env)

@@ -1,0 +1,43 @@
+"""Shared fixtures: a real embedded lab in a temporary Airflow home, started once per session."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from course import engine
+from course.paths import HOME_ENV, LabPaths
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def squatted_port() -> Iterator[int]:
+    """A port some other program already listens on: the lab must step around it."""
+    port = engine.free_port(18080)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        yield port
+
+
+@pytest.fixture(scope="session")
+def lab_home(tmp_path_factory: pytest.TempPathFactory, squatted_port: int) -> Iterator[LabPaths]:
+    """A running lab whose preferred port is taken; stopped (and checked) at the end."""
+    home = tmp_path_factory.mktemp("lab-home")
+    old = os.environ.get(HOME_ENV)
+    os.environ[HOME_ENV] = str(home)
+    paths = LabPaths.default()
+    try:
+        engine.start(paths, port=squatted_port, progress=lambda *_: None)
+        yield paths
+    finally:
+        engine.stop(paths, quiet=True)
+        if old is None:
+            os.environ.pop(HOME_ENV, None)
+        else:
+            os.environ[HOME_ENV] = old

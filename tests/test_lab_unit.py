@@ -1,0 +1,120 @@
+"""The lab toolkit without a running Airflow: config, ports, logs, mail, environment files."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import mailbox
+import socket
+import tomllib
+from email.message import EmailMessage
+from pathlib import Path
+
+import yaml
+
+from course import engine
+from course.lab import describe_import_error, log_to_text
+from course.mail import read_mail
+from course.paths import LabPaths
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_free_port_steps_over_a_taken_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = sock.getsockname()[1]
+        assert not engine.port_is_free(taken)
+        assert engine.free_port(taken) > taken
+
+
+def test_config_keeps_execution_api_on_the_lab_port(tmp_path):
+    paths = LabPaths(root=REPO, home=tmp_path)
+    engine.write_config(paths, port=8091, smtp_port=8026, log_ports=(8801, 8802))
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(paths.config_file)
+    assert cfg["core"]["execution_api_server_url"] == "http://127.0.0.1:8091/execution/"
+    assert cfg["api"]["port"] == "8091"
+    assert cfg["api"]["host"] == "127.0.0.1"
+    assert int(cfg["core"]["parallelism"]) <= 4
+    assert cfg["core"]["load_examples"] == "False"
+    listed = json.loads(cfg["dag_processor"]["dag_bundle_config_list"])
+    bundles = {b["name"]: b["kwargs"]["path"] for b in listed}
+    assert bundles == {"lessons": str(tmp_path / "dags"), "exercises": str(REPO / "exercises")}
+    conns = json.loads(paths.connections_file.read_text())
+    assert conns["warehouse"] == {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}
+    assert conns["smtp_default"]["port"] == 8026
+    assert all((paths.mail_dir / sub).is_dir() for sub in ("tmp", "new", "cur"))
+
+
+def test_config_secret_survives_a_restart(tmp_path):
+    paths = LabPaths(root=REPO, home=tmp_path)
+    engine.write_config(paths, 8091, 8026, (8801, 8802))
+    first = paths.config_file.read_text()
+    engine.write_config(paths, 8091, 8026, (8801, 8802))
+    assert paths.config_file.read_text() == first
+
+
+def test_status_of_a_lab_that_never_started(tmp_path):
+    status = engine.status(LabPaths(root=REPO, home=tmp_path))
+    assert not status.running
+    assert "stopped" in status.report()
+    assert "make lab" in status.report()
+
+
+def test_stop_is_idempotent_when_nothing_runs(tmp_path):
+    assert engine.stop(LabPaths(root=REPO, home=tmp_path), quiet=True) is False
+
+
+def test_component_log_tail_picks_the_component(tmp_path):
+    paths = LabPaths(root=REPO, home=tmp_path)
+    paths.logs.mkdir()
+    paths.airflow_log.write_text("scheduler  | one\ntriggerer  | two\nscheduler  | three\n")
+    assert engine.component_log_tail(paths, "scheduler") == "scheduler  | one\nscheduler  | three"
+
+
+def test_log_records_become_lines():
+    text = log_to_text([
+        {"event": "::group::Pre Execute"},
+        {"timestamp": "2026-01-01T10:00:01.5Z", "level": "info", "event": "Hello from Airflow!"},
+        {"timestamp": "2026-01-01T10:00:02Z", "level": "error", "event": "Task failed",
+         "error_detail": [{"exc_type": "KeyError"}]},
+    ])
+    lines = text.splitlines()
+    assert lines[0] == "10:00:01 INFO - Hello from Airflow!"
+    assert lines[1] == "10:00:02 ERROR - Task failed"
+    assert "KeyError" in text and "group" not in text
+
+
+def test_import_error_names_the_line_of_the_learner_file(tmp_path):
+    trace = ('Traceback (most recent call last):\n  File "/x/dags/hello.py", line 7, in <module>\n'
+             "    DAG(schedule_interval='@daily')\nTypeError: DAG.__init__() got an unexpected keyword "
+             "argument 'schedule_interval'\n")
+    message = describe_import_error(trace, tmp_path / "hello.py")
+    assert message.startswith("TypeError: DAG.__init__() got an unexpected keyword argument "
+                              "'schedule_interval' (hello.py, line 7)")
+
+
+def test_mail_is_read_back_oldest_first(tmp_path):
+    paths = LabPaths(root=REPO, home=tmp_path)
+    box = mailbox.Maildir(paths.mail_dir, create=True)
+    for n, subject in enumerate(["ETL Success", "Daily report"]):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@b.c", "team@company.com", subject
+        msg["Date"] = f"Mon, 02 Oct 2023 0{n}:00:00 +0000"
+        msg.set_content(f"body {n}")
+        box.add(msg)
+    mails = read_mail(paths)
+    assert [m.subject for m in mails] == ["ETL Success", "Daily report"]
+    assert mails[1].body.strip() == "body 1"
+    assert [m.subject for m in read_mail(paths, limit=1)] == ["Daily report"]
+
+
+def test_environment_yml_pins_exactly_the_lock():
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    locked = {(p["name"], p["version"]) for p in lock["package"] if p["name"] != "airflow-course"}
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    pinned = {tuple(entry.split(";")[0].strip().split("==")) for entry in pip_section}
+    assert pinned == locked
