@@ -1,0 +1,1 @@
+"""Autograder for the course's DAG exercises: `python -m autograder grade EXERCISE`."""

@@ -1,0 +1,57 @@
+"""Declaring checks and running them over the facts a grading run collected.
+
+A check is a plain function over the facts: it returns None (pass), or a string (pass, with a
+message worth showing), or raises AssertionError with a message that names the learner's tasks,
+lines and values (fail). Any other exception is a bug of the check itself (error). A check whose
+prerequisite did not pass is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from autograder.model import CheckResult
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    points: float
+    hint: str
+    needs: tuple[str, ...]
+    func: Callable[[Any], str | None]
+
+
+def check(id: str, *, title: str, points: float, hint: str = "",
+          needs: Iterable[str] = ()) -> Callable[[Callable[[Any], str | None]], Check]:
+    """Turn a function over the facts into a named check worth ``points``."""
+    def wrap(func: Callable[[Any], str | None]) -> Check:
+        return Check(id=id, title=title, points=points, hint=hint, needs=tuple(needs), func=func)
+    return wrap
+
+
+def evaluate(checks: Iterable[Check], facts: Any) -> list[CheckResult]:
+    """Run the checks in order; a failed prerequisite skips the checks that need it."""
+    results: list[CheckResult] = []
+    status_of: dict[str, str] = {}
+    for c in checks:
+        blocked = [n for n in c.needs if status_of.get(n) != "pass"]
+        if blocked:
+            result = CheckResult(c.id, c.title, "skip", 0.0, c.points,
+                                 f"Not checked: {', '.join(blocked)} must pass first.")
+        else:
+            try:
+                message = c.func(facts) or ""
+                result = CheckResult(c.id, c.title, "pass", c.points, c.points, message)
+            except AssertionError as exc:
+                result = CheckResult(c.id, c.title, "fail", 0.0, c.points, str(exc), c.hint)
+            except Exception as exc:  # a defect of the check, not of the submission
+                result = CheckResult(c.id, c.title, "error", 0.0, c.points,
+                                     f"The grader could not run this check: {type(exc).__name__}: "
+                                     f"{exc}. Please report it to your instructor.")
+        status_of[c.id] = result.status
+        results.append(result)
+    return results

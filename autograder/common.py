@@ -1,0 +1,216 @@
+"""Checks every DAG exercise shares: file, import, structure, schedule and the run itself.
+
+Each reads the exercise's contract from ``facts.exercise`` and what was found from ``facts``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from autograder.checks import check
+from autograder.facts import Facts
+
+RETRIES_NOTE = "While grading, retries are set to 0 so that a failing task reports at once."
+
+# What the Airflow 2 idioms of the lesson turn into on Airflow 3, keyed by what shows in errors.
+AIRFLOW2_FIXES = {
+    "schedule_interval": "`schedule_interval=` was removed in Airflow 3: write `schedule=` instead "
+                         "(same values: '@daily', '0 3 * * *', None).",
+    "provide_context": "`provide_context=True` was removed in Airflow 3: delete it; a callable that "
+                       "accepts `**context` gets the context anyway.",
+    "execution_date": "`execution_date` was removed in Airflow 3: use `context['logical_date']` "
+                      "(or `ds` for the date as text).",
+    "airflow.operators": "`airflow.operators.*` moved to providers in Airflow 3: "
+                         "`airflow.providers.standard.operators.bash|python` and "
+                         "`airflow.providers.smtp.operators.smtp`.",
+}
+
+
+def _airflow2_explanation(text: str) -> str:
+    return " ".join(fix for key, fix in AIRFLOW2_FIXES.items() if key in text)
+
+
+def _names(items: object) -> str:
+    return ", ".join(f"`{i}`" for i in sorted(items))  # type: ignore[call-overload]
+
+
+@check("file.parses", title="The DAG file exists and is valid Python", points=0,
+       hint="Open the file in JupyterLab: the editor underlines the broken line.")
+def file_parses(facts: Facts) -> None:
+    assert facts.read_error is None, (
+        f"{facts.read_error}. Start from the exercise's starter: copy "
+        f"exercises/{facts.exercise.id}/dag.py.")
+    err = facts.syntax_error
+    if err:
+        raise AssertionError(f"{facts.filename} is not valid Python: {err.message} at line "
+                             f"{err.line}: {(err.code or '').strip()}")
+
+
+@check("import.loads", title="Airflow can import the DAG file", points=1, needs=["file.parses"],
+       hint="Run `python " "exercises/<id>/dag.py` in a terminal to see the full error.")
+def import_loads(facts: Facts) -> None:
+    if facts.import_timed_out:
+        raise AssertionError("Importing your file did not finish in time. Code at the top level of a "
+                             "DAG file runs every time Airflow parses it: move slow work "
+                             "(sleeps, downloads, big reads) into a task.")
+    if facts.import_crash:
+        raise AssertionError(f"While importing your file, {facts.import_crash}. Code at the top "
+                             "level of a DAG file must not end the process.")
+    err = facts.import_error
+    if err:
+        message = f"Importing {facts.filename} failed: {err.describe(facts.filename)}."
+        fix = _airflow2_explanation(f"{err.message} {err.code or ''}")
+        raise AssertionError(f"{message} {fix}".strip())
+
+
+@check("import.dag_id", title="The file defines the DAG with the expected dag_id", points=1,
+       needs=["import.loads"])
+def dag_id_found(facts: Facts) -> None:
+    want = facts.exercise.dag_id
+    assert facts.dag_ids, (f"No DAG found in {facts.filename}. Create one with "
+                           f"`with DAG(dag_id=\"{want}\", ...) as dag:` or call your `@dag` function "
+                           "at the end of the file.")
+    assert want in facts.dag_ids, (f"Found DAG id {_names(facts.dag_ids)} but the exercise asks for "
+                                   f"`{want}`: set `dag_id=\"{want}\"`.")
+
+
+@check("structure.tasks", title="The DAG has exactly the expected tasks", points=1,
+       needs=["import.dag_id"])
+def expected_tasks(facts: Facts) -> None:
+    have, want = set(facts.dag.tasks), set(facts.exercise.tasks)
+    problems = []
+    if want - have:
+        problems.append(f"missing task(s) {_names(want - have)}")
+    if have - want:
+        problems.append(f"unexpected task(s) {_names(have - want)}")
+    assert not problems, (f"{'; '.join(problems).capitalize()}. Task ids must be exactly "
+                          f"{_names(want)}.")
+
+
+@check("structure.acyclic", title="Dependencies contain no cycle", points=0, needs=["import.dag_id"])
+def no_cycle(facts: Facts) -> None:
+    for task in facts.dag.tasks:
+        for nxt in facts.dag.tasks[task].downstream:
+            path = facts.dag.path_between(nxt, task)
+            assert path is None, f"Cycle: {' -> '.join([task, *path])}."
+
+
+@check("structure.edges", title="Dependencies are exactly as asked", points=2,
+       needs=["structure.tasks"],
+       hint="Draw the arrows on paper first, then write one `>>` per arrow (or a list for fan-out).")
+def expected_edges(facts: Facts) -> None:
+    have, want = facts.dag.edges, set(facts.exercise.edges)
+    missing = sorted(want - have)
+    extra = sorted(have - want)
+    problems = [f"missing {a} >> {b}" for a, b in missing]
+    problems += [f"unexpected {a} >> {b}" for a, b in extra]
+    assert not problems, "Dependencies differ: " + "; ".join(problems) + "."
+
+
+@check("schedule.timing", title="The schedule runs at the expected times", points=1,
+       needs=["import.dag_id"])
+def schedule_timing(facts: Facts) -> None:
+    dag, ex = facts.dag, facts.exercise
+    assert dag.run_times, (f"Your DAG has no scheduled runs ({dag.schedule_text}). Set "
+                           f"`schedule=\"{ex.schedule}\"`.")
+    first = [_short(t) for t in dag.run_times[:3]]
+    want = [_short(t) for t in dag.expected_run_times[:3]]
+    assert dag.run_times == dag.expected_run_times, (
+        f"Your schedule runs {dag.schedule_text} (first runs {', '.join(first)}); the exercise asks "
+        f"for {ex.schedule_text} ({', '.join(want)}). Set `schedule=\"{ex.schedule}\"` or an "
+        "equivalent.")
+
+
+def _short(stamp: str) -> str:
+    return datetime.fromisoformat(stamp).strftime("%a %m-%d %H:%M")
+
+
+@check("schedule.start_date", title="start_date is as asked", points=0.5, needs=["import.dag_id"])
+def start_date(facts: Facts) -> None:
+    want = facts.exercise.start_date
+    got = facts.dag.start_date
+    assert got, f"The DAG has no start_date: set `start_date=pendulum.datetime({want.year}, " \
+                f"{want.month}, {want.day}, tz=\"UTC\")`."
+    when = datetime.fromisoformat(got)
+    assert (when.date(), when.hour, when.minute) == (want, 0, 0), (
+        f"start_date is {when:%Y-%m-%d %H:%M} ({when.tzname()}); the exercise asks for {want} "
+        f"00:00: `start_date=pendulum.datetime({want.year}, {want.month}, {want.day}, tz=\"UTC\")`.")
+
+
+@check("schedule.catchup", title="catchup is as asked", points=0.5, needs=["import.dag_id"])
+def catchup(facts: Facts) -> None:
+    want = facts.exercise.catchup
+    assert facts.dag.catchup == want, (
+        f"catchup is {facts.dag.catchup}; set `catchup={want}` "
+        + ("so Airflow does not create a run for every day since the start date."
+           if not want else "."))
+
+
+@check("run.tasks_succeeded", title="A test run succeeds: every task ends in success", points=2,
+       needs=["structure.tasks"],
+       hint="Read the task's log below; fix the first failing task, then grade again.")
+def tasks_succeeded(facts: Facts) -> str:
+    run = facts.run
+    assert run is not None, "The DAG was not run."
+    if run.timed_out:
+        running = _names(run.running_tasks) if run.running_tasks else "no task (Airflow itself)"
+        raise AssertionError(f"The test run did not finish in time: {running} was still running. "
+                             "Does a task sleep, wait for input or loop forever?")
+    failed = {t: s for t, s in run.task_states.items() if s != "success"}
+    lines = []
+    for task_id in sorted(failed, key=lambda t: (t not in run.failures, t)):
+        err = run.failures.get(task_id)
+        if err:
+            lines.append(f"`{task_id}` failed: {err.describe(facts.filename)}"
+                         + (f" {_airflow2_explanation(err.message)}" if _airflow2_explanation(
+                             err.message) else ""))
+        else:
+            lines.append(f"`{task_id}` ended {failed[task_id]}")
+    if run.crash:
+        lines.insert(0, run.crash[0].upper() + run.crash[1:])
+    if run.error and not lines:
+        lines.append(f"dag.test() raised {run.error.describe(facts.filename)}")
+    missing = set(facts.exercise.tasks) - set(run.task_states)
+    if missing and not lines:
+        lines.append(f"task(s) {_names(missing)} never ran")
+    assert not lines and run.state == "success", (
+        "; ".join(lines) + (". " if lines else "") + RETRIES_NOTE)
+    return f"All {len(run.task_states)} tasks succeeded. {RETRIES_NOTE}"
+
+
+def email_check(subject_word: str, points: float = 1):
+    """The SMTP sink received a mail to the team whose subject contains ``subject_word``."""
+
+    @check("run.email", title=f"An email with \"{subject_word}\" in its subject reaches the team",
+           points=points, needs=["import.dag_id"],
+           hint="Use EmailOperator from airflow.providers.smtp.operators.smtp with "
+                "to=\"team@company.com\"; the grader's mail server catches it.")
+    def email(facts: Facts) -> str:
+        to = facts.exercise.email_to
+        mails = facts.mails
+        assert mails, ("No email was sent during the run."
+                       + (" The run stopped before the email task." if facts.run and
+                          facts.run.task_states and any(s != "success" for s in
+                                                        facts.run.task_states.values()) else ""))
+        for_team = [m for m in mails if to in [r.lower() for r in m["to"]]]
+        assert for_team, (f"Emails went to {_names({r for m in mails for r in m['to']})}, "
+                          f"not to {to}.")
+        assert any(subject_word.lower() in m["subject"].lower() for m in for_team), (
+            f"The email to {to} has subject {for_team[-1]['subject']!r}; it must contain "
+            f"{subject_word!r}.")
+        return f"Received: {for_team[-1]['subject']!r} to {to}."
+
+    return email
+
+
+@check("advice.airflow3_imports", title="Airflow 3 idioms (advice, no points)", points=0,
+       needs=["file.parses"])
+def airflow3_idioms(facts: Facts) -> None:
+    if facts.airflow2_idioms:
+        lines = [f"line {f['line']}: {f['message']}" for f in facts.airflow2_idioms[:6]]
+        raise AssertionError("Airflow 2 idioms found (ruff AIR3): " + "; ".join(lines)
+                             + ". They still work here only while Airflow keeps the shims.")
+
+
+COMMON_HEAD = [file_parses, import_loads, dag_id_found, expected_tasks, no_cycle, expected_edges]
+COMMON_SCHEDULE = [schedule_timing, start_date, catchup]

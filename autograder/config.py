@@ -1,0 +1,40 @@
+"""Grading settings: one typed object, from defaults, the environment and the command line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class GradeConfig:
+    # Wall-clock limits per phase of the child process that runs learner code.
+    boot_timeout: float = 90.0
+    import_timeout: float = 30.0
+    run_timeout: float = 120.0
+    # Resource limits of that child process.
+    cpu_seconds: int = 600
+    memory_bytes: int = 6 << 30
+    file_bytes: int = 256 << 20
+    # None: a fresh SQLite warehouse per submission; else a PostgreSQL server URL on which the
+    # grader may create and drop one database per submission.
+    warehouse_url: str | None = None
+    cache_dir: Path = field(default_factory=lambda: REPO_ROOT / ".cache" / "autograder")
+    keep_sandbox: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> GradeConfig:
+        """Defaults, then ``AUTOGRADER_*`` environment variables, then explicit overrides."""
+        config = cls()
+        env = os.environ
+        if env.get("AUTOGRADER_WAREHOUSE_URL"):
+            config = replace(config, warehouse_url=env["AUTOGRADER_WAREHOUSE_URL"])
+        if env.get("AUTOGRADER_CACHE"):
+            config = replace(config, cache_dir=Path(env["AUTOGRADER_CACHE"]))
+        if env.get("AUTOGRADER_RUN_TIMEOUT"):
+            config = replace(config, run_timeout=float(env["AUTOGRADER_RUN_TIMEOUT"]))
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(config, **given)

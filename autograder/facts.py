@@ -1,0 +1,123 @@
+"""What a grading run found out about a submission: plain data that the checks read.
+
+The runner fills these in; nothing here runs learner code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autograder.exercises import Exercise
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """An exception raised by learner code, located in the learner's file when possible."""
+
+    type: str
+    message: str
+    line: int | None = None
+    code: str | None = None
+    traceback: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> ErrorInfo | None:
+        return cls(**data) if data else None
+
+    def describe(self, filename: str) -> str:
+        """`KeyError: 'amount' (dag.py, line 31: return row['amount'])`."""
+        text = f"{self.type}: {self.message}" if self.message else self.type
+        if self.line:
+            where = f"{filename}, line {self.line}"
+            if self.code:
+                where += f": {self.code.strip()}"
+            text += f" ({where})"
+        return text
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    task_id: str
+    operator: str
+    retries: int | None
+    retry_delay_s: float | None
+    owner: str | None
+    downstream: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DagInfo:
+    """The DAG as Airflow built it from the learner's file."""
+
+    dag_id: str
+    tasks: dict[str, TaskInfo]
+    schedule: str
+    schedule_text: str
+    run_times: list[str]
+    expected_run_times: list[str]
+    start_date: str | None
+    catchup: bool
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DagInfo:
+        tasks = {tid: TaskInfo(task_id=tid, **{**t, "downstream": tuple(t["downstream"])})
+                 for tid, t in data["tasks"].items()}
+        return cls(**{**data, "tasks": tasks})
+
+    @property
+    def edges(self) -> set[tuple[str, str]]:
+        return {(t.task_id, d) for t in self.tasks.values() for d in t.downstream}
+
+    def path_between(self, start: str, end: str) -> list[str] | None:
+        """A chain of tasks from ``start`` to ``end`` following dependencies, if there is one."""
+        stack: list[list[str]] = [[start]]
+        seen = {start}
+        while stack:
+            path = stack.pop()
+            for nxt in sorted(self.tasks[path[-1]].downstream if path[-1] in self.tasks else ()):
+                if nxt == end:
+                    return [*path, nxt]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append([*path, nxt])
+        return None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One `dag.test()` run: what the metadata database and the child process recorded."""
+
+    state: str | None
+    task_states: dict[str, str]
+    xcoms: dict[str, Any]
+    failures: dict[str, ErrorInfo]
+    timed_out: str | None = None       # the phase that ran out of time
+    running_tasks: tuple[str, ...] = ()
+    crash: str | None = None            # how the process ended when it ended early
+    error: ErrorInfo | None = None      # dag.test() itself raised
+
+
+@dataclass
+class Facts:
+    exercise: Exercise
+    submission: Path
+    filename: str
+    source: str | None = None
+    read_error: str | None = None
+    syntax_error: ErrorInfo | None = None
+    airflow2_idioms: list[dict] = field(default_factory=list)
+    import_error: ErrorInfo | None = None
+    import_timed_out: bool = False
+    import_crash: str | None = None
+    dag_ids: list[str] = field(default_factory=list)
+    dag: DagInfo | None = None
+    run: RunInfo | None = None
+    rerun: RunInfo | None = None
+    warehouse_rows: list[dict] | None = None
+    warehouse_error: str | None = None
+    mails: list[dict] = field(default_factory=list)
+    expected: dict[str, Any] = field(default_factory=dict)
+    output_tail: str = ""

@@ -1,0 +1,41 @@
+"""Grade one submission: collect the facts, run the exercise's checks, build the report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from autograder.checks import evaluate
+from autograder.config import REPO_ROOT, GradeConfig
+from autograder.exercises import Exercise
+from autograder.model import Report
+from autograder.runner import collect, task_log
+
+
+def default_submission(exercise: Exercise) -> Path:
+    return REPO_ROOT / "exercises" / exercise.id / "dag.py"
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def grade(exercise: Exercise, submission: Path | None = None,
+          config: GradeConfig | None = None) -> Report:
+    config = config or GradeConfig.from_env()
+    submission = submission or default_submission(exercise)
+    started = time.monotonic()
+    facts = collect(exercise, submission, config)
+    results = evaluate(exercise.checks, facts)
+    report = Report(exercise=exercise.id, submission=display_path(submission), checks=results)
+    if facts.run is not None:
+        for task_id, state in sorted(facts.run.task_states.items()):
+            if state == "failed":
+                log = task_log(facts.output_tail, task_id)
+                if log:
+                    report.task_logs[task_id] = log
+    report.duration_s = time.monotonic() - started
+    return report
