@@ -57,6 +57,9 @@ def import_loads(facts: Facts) -> None:
         raise AssertionError(f"While importing your file, {facts.import_crash}. Code at the top "
                              "level of a DAG file must not end the process.")
     err = facts.import_error
+    if err and err.type == "Tampering":
+        raise AssertionError(f"Importing {facts.filename}: {err.message}. A DAG file must only "
+                             "define DAGs and tasks: remove the lines that change Airflow.")
     if err:
         message = f"Importing {facts.filename} failed: {err.describe(facts.filename)}."
         fix = _airflow2_explanation(f"{err.message} {err.code or ''}")
@@ -152,20 +155,25 @@ def catchup(facts: Facts) -> None:
 def tasks_succeeded(facts: Facts) -> str:
     run = facts.run
     assert run is not None, "The DAG was not run."
+    assert not facts.run_tampered, (
+        f"During the run your code replaced part of Airflow ({', '.join(facts.run_tampered)}). "
+        "Tasks must do their work, not change Airflow: remove that code.")
     if run.timed_out:
         running = _names(run.running_tasks) if run.running_tasks else "no task (Airflow itself)"
         raise AssertionError(f"The test run did not finish in time: {running} was still running. "
                              "Does a task sleep, wait for input or loop forever?")
     failed = {t: s for t, s in run.task_states.items() if s != "success"}
     lines = []
-    for task_id in sorted(failed, key=lambda t: (t not in run.failures, t)):
-        err = run.failures.get(task_id)
-        if err:
-            lines.append(f"`{task_id}` failed: {err.describe(facts.filename)}"
-                         + (f" {_airflow2_explanation(err.message)}" if _airflow2_explanation(
-                             err.message) else ""))
-        else:
-            lines.append(f"`{task_id}` ended {failed[task_id]}")
+    by_error: dict[str, list[str]] = {}
+    for task_id in sorted(t for t in failed if t in run.failures):
+        by_error.setdefault(run.failures[task_id].describe(facts.filename), []).append(task_id)
+    for text, task_ids in by_error.items():
+        fix = _airflow2_explanation(text)
+        lines.append(f"{_names(task_ids)} failed: {text}" + (f" {fix}" if fix else ""))
+    by_state: dict[str, list[str]] = {}
+    for task_id in sorted(t for t in failed if t not in run.failures):
+        by_state.setdefault(failed[task_id], []).append(task_id)
+    lines += [f"{_names(ids)} ended {state}" for state, ids in by_state.items()]
     if run.crash:
         lines.insert(0, run.crash[0].upper() + run.crash[1:])
     if run.error and not lines:

@@ -116,6 +116,7 @@ class Facts:
     dag: DagInfo | None = None
     run: RunInfo | None = None
     rerun: RunInfo | None = None
+    run_tampered: list[str] = field(default_factory=list)
     warehouse_rows: list[dict] | None = None
     warehouse_error: str | None = None
     mails: list[dict] = field(default_factory=list)

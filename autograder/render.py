@@ -24,7 +24,8 @@ def as_text(report: Report, color: bool = False) -> str:
         if c.max_points == 0 and c.status == "fail":
             tint = "33"
         lines.append(paint(f"  {MARK[c.status]} {c.title}  [{points}]", tint))
-        if c.message and (c.status != "pass" or c.max_points == 0 or c.id.startswith("run.")):
+        show = c.status in ("fail", "error") or (c.status == "pass" and c.id.startswith("run."))
+        if c.message and show:
             lines += [f"      {line}" for line in c.message.splitlines()]
         if c.hint and c.status in ("fail", "error"):
             lines.append(f"      hint: {c.hint}")

@@ -13,7 +13,6 @@ only adds what a database cannot tell: the DAG's shape and the exceptions, with 
 
 from __future__ import annotations
 
-import ast
 import fcntl
 import json
 import os
@@ -100,7 +99,7 @@ def _limits(config: GradeConfig):
 
 def syntax_facts(facts: Facts) -> None:
     try:
-        ast.parse(facts.source or "", filename=facts.filename)
+        compile(facts.source or "", facts.filename, "exec", dont_inherit=True)
     except SyntaxError as exc:
         facts.syntax_error = ErrorInfo(type=type(exc).__name__, message=exc.msg or "",
                                        line=exc.lineno, code=(exc.text or "").rstrip("\n"))
@@ -160,6 +159,8 @@ def collect(exercise: Any, submission: Path, config: GradeConfig) -> Facts:
                 state=None, task_states={}, xcoms={}, failures={}, timed_out=ended["timed_out"],
                 crash=None if ended["timed_out"] else _crash_text(ended))
             facts.rerun = runs[1] if len(runs) > 1 else None
+            facts.run_tampered = sorted({n for e in events if e["event"] == "tampered"
+                                         for n in e["names"]})
             if exercise.warehouse_table:
                 try:
                     facts.warehouse_rows = warehouse.rows(exercise.warehouse_table)
@@ -370,6 +371,33 @@ def _describe_dag(dag: Any, schedule: str) -> dict:
             "catchup": bool(dag.catchup)}
 
 
+GUARDED = ("airflow.sdk.definitions.dag:DAG", "airflow.sdk.bases.operator:BaseOperator",
+           "airflow.models.dagrun:DagRun", "airflow.models.taskinstance:TaskInstance",
+           "airflow.sdk.execution_time.task_runner", "airflow.models.xcom:XComModel",
+           "airflow.sdk.execution_time.xcom:XCom", "sqlite3", "smtplib:SMTP")
+
+
+def _snapshot() -> dict[str, int]:
+    """Identity of every attribute of the Airflow parts a submission could patch to fake a pass."""
+    import importlib
+
+    seen = {}
+    for target in GUARDED:
+        module_name, _, attr = target.partition(":")
+        obj = importlib.import_module(module_name)
+        if attr:
+            obj = getattr(obj, attr)
+        for name, value in vars(obj).items():
+            if callable(value) or isinstance(value, classmethod | staticmethod | property):
+                seen[f"{target.split(':')[-1].split('.')[-1]}.{name}"] = id(value)
+    return seen
+
+
+def _changed(before: dict[str, int]) -> list[str]:
+    now = _snapshot()
+    return sorted(name for name, ident in before.items() if now.get(name) != ident)
+
+
 def child_main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     channel = os.fdopen(spec["fd"], "w", buffering=1)
@@ -386,6 +414,7 @@ def child_main(spec_path: str) -> None:
     from airflow.sdk.definitions._internal.contextmanager import DagContext
 
     real_test = DAG.test  # before the learner's file can replace it
+    before = _snapshot()
     send(event="phase", phase="import")
     module_name = "submission"
     DagContext.current_autoregister_module_name = module_name
@@ -396,6 +425,11 @@ def child_main(spec_path: str) -> None:
         loader.loader.exec_module(module)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: report, never crash
         send(event="imported", ok=False, error=_error(exc, dag_file))
+        os._exit(0)
+    tampered = _changed(before)
+    if tampered:
+        message = f"the file replaces part of Airflow itself ({', '.join(tampered)})"
+        send(event="imported", ok=False, error={"type": "Tampering", "message": message})
         os._exit(0)
     found = {id(o): o for o in vars(module).values() if isinstance(o, DAG)}
     found.update({id(d): d for d, _ in DagContext.autoregistered_dags})
@@ -423,6 +457,7 @@ def child_main(spec_path: str) -> None:
             raise
 
     task_runner._execute_task = execute_and_report
+    before = _snapshot()  # our own wrapper is not the learner's doing
     for task in dag.tasks:
         task.retries = 0  # a failing task reports at once instead of waiting for retry_delay
     for run_index in range(spec["runs"]):
@@ -433,6 +468,10 @@ def child_main(spec_path: str) -> None:
             send(event="ran", run=run_index, state=str(getattr(run, "state", None)))
         except BaseException as exc:
             send(event="ran", run=run_index, state="error", error=_error(exc, dag_file))
+        tampered = _changed(before)
+        if tampered:
+            send(event="tampered", run=run_index, names=tampered)
+            break
     # Skip interpreter teardown: Airflow's in-process API client blocks for seconds in finalizers.
     os._exit(0)
 

@@ -1,0 +1,143 @@
+"""Exercise 1: a daily ETL — extract a CSV, keep the adults, load a warehouse table, email."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from autograder.checks import check
+from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, email_check,
+                               tasks_succeeded)
+from autograder.exercises import Exercise
+from autograder.facts import Facts
+from autograder.values import describe_value, normalize_row, row_differences
+
+COLUMNS = ("id", "name", "age")
+TASKS = ("extract", "transform", "load", "send_email")
+
+
+def expected_from(data: Path) -> dict[str, Any]:
+    """The adults (age > 18) of the hidden users.csv, as (id, name, age) rows."""
+    with open(data / "users.csv", newline="") as f:
+        rows = [normalize_row(r, COLUMNS) for r in csv.DictReader(f)]
+    return {"adults": [r for r in rows if r[2] is not None and r[2] > 18], "all": rows}
+
+
+def _show(rows: list[tuple], limit: int = 4) -> str:
+    shown = ", ".join(f"(id={r[0]}, name={r[1]!r}, age={r[2]})" for r in rows[:limit])
+    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def _explain(missing: list[tuple], extra: list[tuple]) -> str:
+    parts = []
+    if missing:
+        parts.append(f"missing {_show(missing)}")
+        if any(r[2] == 19 for r in missing):
+            parts.append("(19 is over 18: keep it)")
+    if extra:
+        parts.append(f"unexpected {_show(extra)}")
+        if any(r[2] is not None and r[2] <= 18 for r in extra):
+            parts.append("(only ages strictly greater than 18 stay: 18 itself is dropped)")
+    return "; ".join(parts)
+
+
+@check("settings.retries", title="Every task retries twice, 5 minutes apart", points=1,
+       needs=["structure.tasks"],
+       hint="Put retries and retry_delay in default_args so that every task gets them: "
+            "default_args={'retries': 2, 'retry_delay': timedelta(minutes=5)}.")
+def retries(facts: Facts) -> None:
+    wrong = []
+    for task_id in TASKS:
+        t = facts.dag.tasks[task_id]
+        if t.retries != 2:
+            wrong.append(f"`{task_id}` has retries={t.retries}")
+        if t.retry_delay_s != 300:
+            minutes = (t.retry_delay_s or 0) / 60
+            wrong.append(f"`{task_id}` has retry_delay={minutes:g} min")
+    assert not wrong, "; ".join(wrong) + ". Every task needs retries=2 and a 5-minute retry_delay."
+
+
+@check("advice.owner", title="Tasks are owned by data_team (advice, no points)", points=0,
+       needs=["structure.tasks"])
+def owner(facts: Facts) -> None:
+    owners = {t.owner for t in facts.dag.tasks.values()}
+    assert owners == {"data_team"}, (f"Owner is {', '.join(sorted(map(str, owners)))}; add "
+                                     "'owner': 'data_team' to default_args so the UI shows who to ask.")
+
+
+@check("run.output", title="transform keeps exactly the users older than 18", points=2,
+       needs=["run.tasks_succeeded"],
+       hint="Compare the age as a number: int(row['age']) > 18.")
+def transformed(facts: Facts) -> str:
+    got = facts.run.xcoms.get("transform")
+    want = facts.expected["adults"]
+    assert isinstance(got, list), (f"`transform` returned {describe_value(got)}; return the kept rows "
+                                   "as a list of dicts so that `load` can pull them.")
+    missing, extra = row_differences(got, want, COLUMNS)
+    assert not missing and not extra, (
+        f"On the grading data, transform returned {len(got)} rows, expected {len(want)}: "
+        f"{_explain(missing, extra)}.")
+    return f"{len(want)} of {len(facts.expected['all'])} users kept."
+
+
+@check("run.warehouse", title="The users table in the warehouse holds exactly those users", points=2,
+       needs=["run.tasks_succeeded"],
+       hint="Get the hook of the connection: BaseHook.get_connection('warehouse').get_hook(), then "
+            "hook.run('CREATE TABLE IF NOT EXISTS users (...)') and hook.insert_rows('users', rows).")
+def warehouse(facts: Facts) -> str:
+    assert facts.warehouse_error is None, (
+        f"After the run, {facts.warehouse_error}. `load` must write into table `users` of the "
+        "database behind the Airflow connection `warehouse`.")
+    rows = facts.warehouse_rows or []
+    distinct = list({normalize_row(r, COLUMNS): r for r in rows}.values())
+    want = facts.expected["adults"]
+    columns = sorted({str(k).lower() for r in rows for k in r})
+    missing, extra = row_differences(distinct, want, COLUMNS)
+    assert not missing and not extra, (
+        f"Table `users` holds {len(distinct)} distinct rows, expected {len(want)}: "
+        f"{_explain(missing, extra)}." + (f" Its columns are {', '.join(columns)}; the exercise "
+                                           "asks for id, name, age." if columns and
+                                           set(COLUMNS) - set(columns) else ""))
+    return f"{len(want)} rows in `users`."
+
+
+@check("advice.idempotent", title="Running the DAG again does not duplicate rows (advice)", points=0,
+       needs=["run.warehouse"],
+       hint="Delete the ids you are about to insert first, or use an upsert "
+            "(insert_rows(..., replace=True, replace_index='id')).")
+def idempotent(facts: Facts) -> str:
+    rerun = facts.rerun
+    assert rerun is not None, "The DAG was not run a second time."
+    failed = {t: e for t, e in rerun.failures.items()}
+    assert rerun.state == "success", (
+        "A second run (the next day) failed"
+        + ("".join(f": `{t}` failed: {e.describe(facts.filename)}" for t, e in failed.items())
+           if failed else f" ({rerun.state})")
+        + ". Real pipelines get re-run; make `load` safe to repeat.")
+    rows = facts.warehouse_rows or []
+    counts = Counter(normalize_row(r, COLUMNS) for r in rows)
+    doubled = [r for r, n in counts.items() if n > 1]
+    assert not doubled, (f"After a second run, table `users` holds {len(rows)} rows for "
+                         f"{len(counts)} users: {_show(doubled, 2)} appear more than once.")
+    return "A second run left the table as it was."
+
+
+EXERCISE = Exercise(
+    id="ex01_daily_etl",
+    title="Exercise 1: daily ETL",
+    dag_id="daily_etl",
+    tasks=frozenset(TASKS),
+    edges=frozenset(zip(TASKS, TASKS[1:], strict=False)),
+    schedule="0 3 * * *",
+    schedule_text="every day at 03:00 UTC",
+    start_date=date(2023, 10, 1),
+    catchup=False,
+    checks=(*COMMON_HEAD, *COMMON_SCHEDULE, retries, owner, tasks_succeeded, transformed, warehouse,
+            email_check("ETL Success"), idempotent, airflow3_idioms),
+    expected_from=expected_from,
+    warehouse_table="users",
+    runs=2,
+)
