@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 
-.PHONY: help setup lab test test-fast lint airflow-start airflow-stop airflow-status mail reset lock benchmark
+.PHONY: help setup lab test test-fast lint grade airflow-start airflow-stop airflow-status mail reset lock benchmark
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,9 @@ test: setup ## Run the whole test suite, slow tests included
 test-fast: setup ## Run the tests that need no running services
 	@$(PY) -m pytest -m "not slow"
 
+grade: setup ## Grade your exercises: `make grade`, or one with `make grade EX=ex02`
+	@$(PY) -m autograder grade $(or $(EX),$(shell ls exercises | grep -E '^ex[0-9]'))
+
 lint: setup ## Check the code with ruff
 	@$(VENV)/bin/ruff check .
 
@@ -58,5 +61,6 @@ lock: | $(UV) ## Re-resolve the dependencies and regenerate environment.yml
 	$(UV) lock
 	UV=$(UV) $(UV) run --frozen python -m course.envfile > environment.yml
 
-benchmark: setup ## Measure lab start-up against plain `airflow standalone`
+benchmark: setup ## Measure lab start-up and grading speed against their baselines
 	@$(PY) benchmarks/lab_startup.py
+	@$(PY) benchmarks/grade_speed.py

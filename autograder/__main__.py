@@ -2,6 +2,10 @@
 
     python -m autograder list
     python -m autograder grade EXERCISE [--submission PATH] [--format text|json] [--timeout SECONDS]
+
+EXERCISE is an id such as ex02_parallel_regions, or a unique prefix of it (ex02). Several
+exercises may be given (each is graded from its default file); with --format json each report
+is then one line. The exit code is 0 whenever reports were produced, whatever their verdict.
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.config import GradeConfig
+from autograder.config import REPO_ROOT, GradeConfig
 from autograder.exercises import all_exercises, find
-from autograder.grade import grade
+from autograder.grade import default_submission, grade
 from autograder.render import as_json, as_text
 
 
@@ -22,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the exercises")
     g = sub.add_parser("grade", help="grade one exercise")
-    g.add_argument("exercise", help="exercise id, or a unique prefix of it (ex02)")
+    g.add_argument("exercise", nargs="+", help="exercise id, or a unique prefix of it (ex02)")
     g.add_argument("--submission", type=Path, help="the DAG file (default: exercises/<id>/dag.py)")
     g.add_argument("--format", choices=["text", "json"], default="text")
     g.add_argument("--timeout", type=float, help="seconds the test run may take (default 120)")
@@ -33,20 +37,35 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{ex.id:28}{ex.title}")
         return 0
     try:
-        exercise = find(args.exercise)
+        exercises = [find(name) for name in args.exercise]
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    if args.submission is not None and args.submission.is_dir():
-        print(f"error: {args.submission} is a folder; give the DAG file, e.g. "
-              f"{args.submission / 'dag.py'}", file=sys.stderr)
-        return 2
+    if args.submission is not None:
+        if len(exercises) > 1:
+            print("error: --submission goes with one exercise; grade the others separately.",
+                  file=sys.stderr)
+            return 2
+        if args.submission.is_dir():
+            print(f"error: {args.submission} is a folder; give the DAG file, e.g. "
+                  f"{args.submission / 'dag.py'}", file=sys.stderr)
+            return 2
+        if not args.submission.is_file():
+            print(f"error: {args.submission} does not exist or is not a file.", file=sys.stderr)
+            return 2
+    for exercise in exercises if args.submission is None else []:
+        path = default_submission(exercise)
+        if not path.is_file():
+            print(f"error: {path} is missing; restore the starter with "
+                  f"`git checkout -- {path.relative_to(REPO_ROOT)}`.", file=sys.stderr)
+            return 2
     config = GradeConfig.from_env(run_timeout=args.timeout)
-    report = grade(exercise, args.submission, config)
-    if args.format == "json":
-        print(as_json(report))
-    else:
-        print(as_text(report, color=sys.stdout.isatty()))
+    for n, exercise in enumerate(exercises):
+        report = grade(exercise, args.submission, config)
+        if args.format == "json":
+            print(as_json(report), flush=True)
+        else:
+            print(("\n" if n else "") + as_text(report, color=sys.stdout.isatty()), flush=True)
     return 0
 
 

@@ -107,8 +107,10 @@ class PostgresWarehouse:
         return conn
 
     def __enter__(self) -> PostgresWarehouse:
-        with self._admin() as conn, conn.cursor() as cur:
+        conn = self._admin()
+        with conn.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{self.database}"')
+        conn.close()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,85 @@
+"""Golden scenarios: real submissions graded for real, against the verdict and messages expected.
+
+Each folder tests/grader_cases/<exercise>/<case>/ holds a `dag.py` and an `expected.json`:
+{"status": "pass"|"fail", "checks": {check_id: status}, "messages": {check_id: [substring]}}.
+Also: every reference solution passes, every starter fails without a grader error.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from autograder.config import GradeConfig
+from autograder.exercises import all_exercises, find
+from autograder.grade import grade
+from autograder.model import Report
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = sorted(p for p in (ROOT / "tests" / "grader_cases").glob("*/*") if (p / "expected.json").exists())
+EXERCISES = sorted(all_exercises())
+
+
+def _jobs() -> dict[str, tuple[str, Path]]:
+    jobs = {f"case:{c.parent.name}/{c.name}": (c.parent.name, c / "dag.py") for c in CASES}
+    for ex in EXERCISES:
+        jobs[f"solution:{ex}"] = (ex, ROOT / "solutions" / ex / "dag.py")
+        jobs[f"starter:{ex}"] = (ex, ROOT / "exercises" / ex / "dag.py")
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, Report]:
+    """Grade every submission once, two at a time (each runs in its own child process)."""
+    jobs = _jobs()
+    config = GradeConfig.from_env(run_timeout=20.0, import_timeout=15.0)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {key: pool.submit(grade, find(ex), path, config) for key, (ex, path) in jobs.items()}
+        return {key: f.result() for key, f in futures.items()}
+
+
+def _summary(report: Report) -> str:
+    return "\n".join(f"{c.id}: {c.status} — {c.message}" for c in report.checks)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_golden_case(case: Path, reports: dict[str, Report]):
+    expected = json.loads((case / "expected.json").read_text())
+    report = reports[f"case:{case.parent.name}/{case.name}"]
+    by_id = {c.id: c for c in report.checks}
+    assert report.status == expected["status"], _summary(report)
+    for check_id, status in expected.get("checks", {}).items():
+        assert by_id[check_id].status == status, f"{check_id}\n{_summary(report)}"
+    for check_id, fragments in expected.get("messages", {}).items():
+        for fragment in fragments:
+            assert fragment in by_id[check_id].message, f"{check_id}: {fragment!r}\n{_summary(report)}"
+    assert not [c for c in report.checks if c.status == "error"], _summary(report)
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_reference_solution_passes(exercise: str, reports: dict[str, Report]):
+    report = reports[f"solution:{exercise}"]
+    assert report.status == "pass", _summary(report)
+    assert report.score == report.max_score
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_starter_fails_without_grader_errors(exercise: str, reports: dict[str, Report]):
+    report = reports[f"starter:{exercise}"]
+    assert report.status == "fail"
+    assert [c.id for c in report.checks if c.status == "error"] == [], _summary(report)
+    assert by_status(report, "pass") >= 1, "the starter should at least import"
+
+
+def by_status(report: Report, status: str) -> int:
+    return sum(1 for c in report.checks if c.status == status)
+
+
+def test_every_exercise_has_cases():
+    for ex in EXERCISES:
+        assert len(list((ROOT / "tests" / "grader_cases" / ex).glob("*/expected.json"))) >= 12, ex

@@ -1,0 +1,197 @@
+"""The grader's checks and reports as pure functions over hand-made facts: fast, no Airflow run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from autograder.checks import evaluate
+from autograder.exercises import find
+from autograder.exercises.ex01_daily_etl import expected_from as ex01_expected
+from autograder.exercises.ex02_parallel_regions import expected_from as ex02_expected
+from autograder.facts import DagInfo, ErrorInfo, Facts, RunInfo, TaskInfo
+from autograder.model import CheckResult, Report
+from autograder.render import as_json, as_text
+from autograder.values import as_int, close, row_differences
+
+ROOT = Path(__file__).resolve().parent.parent
+EX02 = find("ex02")
+DAILY = [f"2023-10-{d:02d}T00:00:00+00:00" for d in range(2, 14)]
+
+
+def ex02_dag(edges: set[tuple[str, str]] | None = None, run_times: list[str] | None = None,
+             **overrides) -> DagInfo:
+    edges = set(EX02.edges) if edges is None else edges
+    tasks = {t: TaskInfo(t, "PythonOperator", 0, 300.0, "airflow",
+                         tuple(sorted(d for u, d in edges if u == t))) for t in EX02.tasks}
+    values = dict(dag_id="parallel_regions", tasks=tasks, schedule="CronTriggerTimetable('0 0 * * *')",
+                  schedule_text="every day at 00:00 UTC", run_times=run_times or DAILY,
+                  expected_run_times=DAILY, start_date="2023-10-01T00:00:00+00:00", catchup=False)
+    values.update(overrides)
+    return DagInfo(**values)
+
+
+def facts_for(dag: DagInfo | None = None, run: RunInfo | None = None, **kw) -> Facts:
+    facts = Facts(exercise=EX02, submission=Path("dag.py"), filename="dag.py", source="",
+                  dag_ids=["parallel_regions"], dag=dag or ex02_dag(), run=run, **kw)
+    facts.expected = ex02_expected(EX02.hidden_data)
+    return facts
+
+
+def results(facts: Facts) -> dict[str, CheckResult]:
+    return {r.id: r for r in evaluate(EX02.checks, facts)}
+
+
+def test_missing_and_extra_edges_are_named():
+    edges = set(EX02.edges) - {("process_eu", "merge_results")} | {("process_us", "process_eu")}
+    got = results(facts_for(ex02_dag(edges)))
+    assert got["structure.edges"].status == "fail"
+    assert "missing process_eu >> merge_results" in got["structure.edges"].message
+    assert "unexpected process_us >> process_eu" in got["structure.edges"].message
+    assert got["structure.parallel"].status == "fail"
+    assert "`process_eu` waits for `process_us` via process_us >> process_eu" in \
+        got["structure.parallel"].message
+
+
+def test_wrong_schedule_names_both_timings():
+    three_am = [t.replace("T00:", "T03:") for t in DAILY]
+    got = results(facts_for(ex02_dag(run_times=three_am, schedule_text="every day at 03:00 UTC")))
+    message = got["schedule.timing"].message
+    assert got["schedule.timing"].status == "fail"
+    assert "every day at 03:00 UTC" in message and "@daily" in message
+
+
+def test_import_error_explains_the_airflow2_idiom():
+    err = ErrorInfo("TypeError", "DAG.__init__() got an unexpected keyword argument "
+                    "'schedule_interval'", 12, "    schedule_interval='@daily',")
+    facts = facts_for(dag=None, import_error=err)
+    facts.dag, facts.dag_ids = None, []
+    got = results(facts)
+    assert got["import.loads"].status == "fail"
+    assert "(dag.py, line 12: schedule_interval='@daily',)" in got["import.loads"].message
+    assert "write `schedule=` instead" in got["import.loads"].message
+    assert got["structure.edges"].status == "skip"
+    assert got["run.output"].status == "skip"
+
+
+def test_wrong_dag_id_says_which_was_found():
+    facts = facts_for()
+    facts.dag, facts.dag_ids = None, ["my_regions"]
+    message = results(facts)["import.dag_id"].message
+    assert "Found DAG id `my_regions`" in message and "`parallel_regions`" in message
+
+
+def test_failed_task_is_quoted_with_type_message_and_line():
+    run = RunInfo(state="failed", task_states={**{t: "success" for t in EX02.tasks},
+                                               "process_asia": "failed", "merge_results": "upstream_failed",
+                                               "send_report": "upstream_failed"},
+                  xcoms={}, failures={"process_asia": ErrorInfo("KeyError", "'amount'", 31,
+                                                                "total += row['amount']")})
+    got = results(facts_for(run=run))
+    message = got["run.tasks_succeeded"].message
+    assert message.startswith("`process_asia` failed: KeyError: 'amount' (dag.py, line 31")
+    assert "retries are set to 0" in message
+    assert got["run.output"].status == "skip"
+
+
+def test_merge_output_compared_forgivingly_and_wrong_region_located():
+    want = ex02_expected(EX02.hidden_data)["merge_results"]
+    fine = {k: dict(v) for k, v in want.items()}
+    fine["us"]["orders"] = str(fine["us"]["orders"])          # "5" == 5
+    fine["eu"]["revenue"] = fine["eu"]["revenue"] + 0.004      # within a cent
+    fine["asia"]["extra"] = "ignored"
+    ok_run = RunInfo("success", {t: "success" for t in EX02.tasks}, {"merge_results": fine}, {})
+    assert results(facts_for(run=ok_run))["run.output"].status == "pass"
+
+    wrong = {k: dict(v) for k, v in want.items()}
+    wrong["asia"]["revenue"] = round(wrong["asia"]["revenue"] + 1, 2)
+    bad_run = RunInfo("success", {t: "success" for t in EX02.tasks},
+                      {"merge_results": wrong, "process_asia": wrong["asia"]}, {})
+    message = results(facts_for(run=bad_run))["run.output"].message
+    assert f"['asia']['revenue'] is {wrong['asia']['revenue']!r}, expected {want['asia']['revenue']}" \
+        in message
+    assert "`process_asia` itself returned" in message
+
+
+def test_email_must_reach_the_team_with_the_word_in_the_subject():
+    run = RunInfo("success", {t: "success" for t in EX02.tasks}, {}, {})
+    other = facts_for(run=run, mails=[{"to": ["boss@company.com"], "subject": "Daily report"}])
+    assert "not to team@company.com" in results(other)["run.email"].message
+    vague = facts_for(run=run, mails=[{"to": ["team@company.com"], "subject": "Totals"}])
+    assert "must contain 'report'" in results(vague)["run.email"].message
+    good = facts_for(run=run, mails=[{"to": ["team@company.com"], "subject": "Sales REPORT"}])
+    assert results(good)["run.email"].status == "pass"
+
+
+def test_verdict_ignores_advice_and_needs_every_graded_check():
+    advice_failed = [CheckResult("advice.x", "x", "fail", 0, 0), CheckResult("a", "a", "pass", 1, 1)]
+    assert Report("ex", "dag.py", advice_failed).status == "pass"
+    skipped = [CheckResult("a", "a", "pass", 1, 1), CheckResult("b", "b", "skip", 0, 2)]
+    report = Report("ex", "dag.py", skipped)
+    assert report.status == "fail" and (report.score, report.max_score) == (1, 3)
+
+
+def test_json_report_has_the_documented_shape():
+    report = Report("ex02_parallel_regions", "exercises/ex02_parallel_regions/dag.py",
+                    [CheckResult("structure.edges", "Edges", "fail", 0, 2, "missing a >> b", "hint")],
+                    duration_s=4.2)
+    data = json.loads(as_json(report))
+    assert list(data) == ["schema", "exercise", "submission", "status", "score", "max_score",
+                          "duration_s", "checks", "notes"]
+    assert data["schema"] == 1 and data["status"] == "fail"
+    assert data["checks"][0] == {"id": "structure.edges", "title": "Edges", "status": "fail",
+                                 "points": 0, "max_points": 2, "message": "missing a >> b",
+                                 "hint": "hint"}
+    text = as_text(report)
+    assert "✗ Edges  [0/2]" in text and "missing a >> b" in text and "hint: hint" in text
+
+
+def test_values_are_compared_like_a_reviewer_would():
+    assert as_int("5") == 5 and as_int(5.0) == 5 and as_int("x") is None
+    assert close("12.345", 12.35) and not close(12.33, 12.35)
+    missing, extra = row_differences([{"ID": "3", "name": "Ann ", "age": 19.0}],
+                                     [(3, "Ann", 19), (4, "Bo", 40)], ("id", "name", "age"))
+    assert missing == [(4, "Bo", 40)] and extra == []
+
+
+def test_ex01_expected_keeps_only_ages_over_18():
+    expected = ex01_expected(find("ex01").hidden_data)
+    ages = sorted(r[2] for r in expected["adults"])
+    assert ages and min(ages) == 19 and 18 not in ages
+    assert len(expected["all"]) > len(expected["adults"])
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
+def test_cli_unknown_exercise_is_a_one_line_error():
+    done = _cli("grade", "ex99")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: No exercise 'ex99'. Known exercises: ex01_daily_etl, ex02_parallel_regions."]
+
+
+def test_cli_missing_submission_is_a_one_line_error(tmp_path):
+    done = _cli("grade", "ex02", "--submission", str(tmp_path / "nope.py"))
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "nope.py" in done.stderr
+
+
+def test_cli_syntax_error_is_a_report_with_exit_code_0(tmp_path):
+    bad = tmp_path / "dag.py"
+    bad.write_text("from airflow.sdk import DAG\nwith DAG(dag_id='x'\n    pass\n")
+    done = _cli("grade", "ex02", "--submission", str(bad), "--format", "json")
+    assert done.returncode == 0
+    report = json.loads(done.stdout)
+    first = report["checks"][0]
+    assert (report["status"], first["id"], first["status"]) == ("fail", "file.parses", "fail")
+    assert "line 2" in first["message"]
+
+
+def test_cli_lists_the_exercises():
+    ids = [line.split()[0] for line in _cli("list").stdout.splitlines()]
+    assert ids == ["ex01_daily_etl", "ex02_parallel_regions"]
