@@ -98,6 +98,7 @@ class RunInfo:
     running_tasks: tuple[str, ...] = ()
     crash: str | None = None            # how the process ended when it ended early
     error: ErrorInfo | None = None      # dag.test() itself raised
+    xcom_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> key -> value
 
 
 @dataclass

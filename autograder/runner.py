@@ -272,20 +272,22 @@ def _runs_from_db(db: Path, dag_id: str, events: list[dict], ended: dict) -> lis
             states = dict(conn.execute(
                 "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
                 (dag_id, run_id)).fetchall())
-            xcoms = {}
-            for task_id, value in conn.execute(
-                    "SELECT task_id, value FROM xcom WHERE dag_id = ? AND run_id = ? "
-                    "AND key = 'return_value'", (dag_id, run_id)):
+            by_key: dict[str, dict[str, Any]] = {}
+            for task_id, key, value in conn.execute(
+                    "SELECT task_id, key, value FROM xcom WHERE dag_id = ? AND run_id = ? "
+                    "AND map_index = -1", (dag_id, run_id)):
                 try:
-                    xcoms[task_id] = _plain(json.loads(value))
+                    by_key.setdefault(task_id, {})[key] = _plain(json.loads(value))
                 except (TypeError, ValueError):
-                    xcoms[task_id] = value
+                    by_key.setdefault(task_id, {})[key] = value
+            xcoms = {t: keys["return_value"] for t, keys in by_key.items() if "return_value" in keys}
             mine = [e for e in events if e.get("run") == index]
             ran = next((e for e in mine if e["event"] == "ran"), None)
             last = index == len(runs) - 1
             timed_out = ended["timed_out"] if last else None
             found.append(RunInfo(
                 state=state, task_states={k: v or "none" for k, v in states.items()}, xcoms=xcoms,
+                xcom_keys=by_key,
                 failures={e["task_id"]: ErrorInfo.from_dict(e["error"]) for e in mine
                           if e["event"] == "task_failed"},
                 timed_out=timed_out,
