@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from autograder.config import REPO_ROOT, GradeConfig
 from autograder.exercises import all_exercises, find
 from autograder.grade import default_submission, grade
 from autograder.render import as_json, as_text
+from autograder.runner import WarmServer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,12 +62,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"`git checkout -- {path.relative_to(REPO_ROOT)}`.", file=sys.stderr)
             return 2
     config = GradeConfig.from_env(run_timeout=args.timeout)
-    for n, exercise in enumerate(exercises):
-        report = grade(exercise, args.submission, config)
-        if args.format == "json":
-            print(as_json(report), flush=True)
-        else:
-            print(("\n" if n else "") + as_text(report, color=sys.stdout.isatty()), flush=True)
+    with ExitStack() as stack:
+        # Several exercises: pay Airflow's start-up once, in a fork server, not once per exercise.
+        server = stack.enter_context(WarmServer(config)) if len(exercises) > 1 else None
+        for n, exercise in enumerate(exercises):
+            report = grade(exercise, args.submission, config, server)
+            if args.format == "json":
+                print(as_json(report), flush=True)
+            else:
+                print(("\n" if n else "") + as_text(report, color=sys.stdout.isatty()), flush=True)
     return 0
 
 

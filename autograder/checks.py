@@ -37,11 +37,14 @@ def evaluate(checks: Iterable[Check], facts: Any) -> list[CheckResult]:
     """Run the checks in order; a failed prerequisite skips the checks that need it."""
     results: list[CheckResult] = []
     status_of: dict[str, str] = {}
+    title_of: dict[str, str] = {}
     for c in checks:
+        title_of[c.id] = c.title
         blocked = [n for n in c.needs if status_of.get(n) != "pass"]
         if blocked:
+            first = blocked[0]
             result = CheckResult(c.id, c.title, "skip", 0.0, c.points,
-                                 f"Not checked: {', '.join(blocked)} must pass first.")
+                                 f"Checked once \"{title_of.get(first, first)}\" ({first}) passes.")
         else:
             try:
                 message = c.func(facts) or ""

@@ -190,7 +190,7 @@ def email_check(subject_word: str, points: float = 1):
     """The SMTP sink received a mail to the team whose subject contains ``subject_word``."""
 
     @check("run.email", title=f"An email with \"{subject_word}\" in its subject reaches the team",
-           points=points, needs=["import.dag_id"],
+           points=points, needs=["structure.tasks"],
            hint="Use EmailOperator from airflow.providers.smtp.operators.smtp with "
                 "to=\"team@company.com\"; the grader's mail server catches it.")
     def email(facts: Facts) -> str:

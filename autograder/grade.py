@@ -9,7 +9,7 @@ from autograder.checks import evaluate
 from autograder.config import REPO_ROOT, GradeConfig
 from autograder.exercises import Exercise
 from autograder.model import Report
-from autograder.runner import collect, task_log
+from autograder.runner import WarmServer, collect, task_log
 
 
 def default_submission(exercise: Exercise) -> Path:
@@ -24,11 +24,12 @@ def display_path(path: Path) -> str:
 
 
 def grade(exercise: Exercise, submission: Path | None = None,
-          config: GradeConfig | None = None) -> Report:
+          config: GradeConfig | None = None, server: WarmServer | None = None) -> Report:
+    """Grade one submission; pass a WarmServer to grade many quickly."""
     config = config or GradeConfig.from_env()
     submission = submission or default_submission(exercise)
     started = time.monotonic()
-    facts = collect(exercise, submission, config)
+    facts = collect(exercise, submission, config, server)
     results = evaluate(exercise.checks, facts)
     report = Report(exercise=exercise.id, submission=display_path(submission), checks=results)
     if facts.run is not None:

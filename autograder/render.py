@@ -23,6 +23,9 @@ def as_text(report: Report, color: bool = False) -> str:
         tint = {"pass": "32", "fail": "31", "error": "35", "skip": "2"}[c.status]
         if c.max_points == 0 and c.status == "fail":
             tint = "33"
+        if c.status == "skip":
+            lines.append(paint(f"  {MARK[c.status]} {c.title}  [{points}]  {c.message}", tint))
+            continue
         lines.append(paint(f"  {MARK[c.status]} {c.title}  [{points}]", tint))
         show = c.status in ("fail", "error") or (c.status == "pass" and c.id.startswith("run."))
         if c.message and show:

@@ -24,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from contextlib import ExitStack
@@ -118,8 +119,13 @@ def airflow2_idioms(path: Path) -> list[dict]:
     return [{"code": f["code"], "line": f["location"]["row"], "message": f["message"]} for f in found]
 
 
-def collect(exercise: Any, submission: Path, config: GradeConfig) -> Facts:
-    """Everything the checks need to know about one submission."""
+def collect(exercise: Any, submission: Path, config: GradeConfig,
+            server: WarmServer | None = None) -> Facts:
+    """Everything the checks need to know about one submission.
+
+    With a WarmServer the child is forked from an interpreter that has Airflow loaded and warmed
+    up (fast); without one it is a fresh interpreter (slow start, nothing shared).
+    """
     facts = Facts(exercise=exercise, submission=submission, filename=submission.name)
     try:
         facts.source = submission.read_text(encoding="utf-8")
@@ -151,7 +157,7 @@ def collect(exercise: Any, submission: Path, config: GradeConfig) -> Facts:
                                           conn_env("smtp_default", sink.connection())]))
         spec = {"dag_file": str(dags / submission.name), "dag_id": exercise.dag_id,
                 "schedule": exercise.schedule, "runs": exercise.runs}
-        events, ended = _run_child(spec, env, home, config, facts)
+        events, ended = _run_child(spec, env, home, config, server)
         _read_events(facts, events, ended)
         if facts.dag is not None and ended["phase"].startswith("run"):
             runs = _runs_from_db(home / "airflow.db", exercise.dag_id, events, ended)
@@ -171,58 +177,74 @@ def collect(exercise: Any, submission: Path, config: GradeConfig) -> Facts:
     return facts
 
 
+class _Cold:
+    """A fresh interpreter per submission: slow to start (imports Airflow), nothing shared."""
+
+    def __init__(self, spec_file: Path, env: dict[str, str], home: Path, config: GradeConfig):
+        with open(home / "output.log", "ab") as out:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "autograder.runner", str(spec_file)], env=env, cwd=home,
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, preexec_fn=_limits(config))
+        self.pid = self._proc.pid
+
+    def poll(self) -> int | None:
+        return self._proc.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
 def _run_child(spec: dict, env: dict[str, str], home: Path, config: GradeConfig,
-               facts: Facts) -> tuple[list[dict], dict]:
+               server: WarmServer | None) -> tuple[list[dict], dict]:
     """Run the child; return its events and how it ended (phase, timed_out, exit code)."""
-    read_fd, write_fd = os.pipe()
-    spec = {**spec, "fd": write_fd}
+    events_file = home / "events.jsonl"
+    events_file.touch()
     spec_file = home / "spec.json"
-    spec_file.write_text(json.dumps(spec))
-    with open(home / "output.log", "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "autograder.runner", str(spec_file)],
-                                env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, pass_fds=(write_fd,),
-                                start_new_session=True, preexec_fn=_limits(config))
-    os.close(write_fd)
+    spec_file.write_text(json.dumps({**spec, "events": str(events_file)}))
+    child = (server.spawn(spec_file, env, home, config) if server is not None
+             else _Cold(spec_file, env, home, config))
     budget = {"boot": config.boot_timeout, "import": config.import_timeout}
     phase, deadline = "boot", time.monotonic() + config.boot_timeout
     events: list[dict] = []
-    buffer = b""
     timed_out = None
-    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = phase
-                break
-            ready, _, _ = select.select([pipe], [], [], min(left, 1.0))
-            if not ready:
+    offset = 0
+
+    def read_new() -> None:
+        nonlocal offset, phase, deadline
+        with open(events_file, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+        complete = data[:data.rfind(b"\n") + 1]
+        offset += len(complete)
+        for line in complete.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
                 continue
-            chunk = pipe.read(65536)
-            if not chunk:
-                break
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                events.append(event)
-                if event.get("event") == "phase":
-                    phase = event["phase"]
-                    deadline = time.monotonic() + budget.get(phase, config.run_timeout)
-    ended = {"phase": phase, "timed_out": timed_out}
-    if timed_out:
-        _kill_group(proc.pid)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        proc.wait()
-    _kill_group(proc.pid)  # anything the learner's code left running in the background
-    ended["returncode"] = proc.returncode
-    return events, ended
+            events.append(event)
+            if event.get("event") == "phase":
+                phase = event["phase"]
+                deadline = time.monotonic() + budget.get(phase, config.run_timeout)
+
+    while True:
+        exited = child.poll() is not None
+        read_new()
+        if exited:
+            break
+        if time.monotonic() > deadline:
+            timed_out = phase
+            _kill_group(child.pid)
+            break
+        time.sleep(0.05)
+    returncode = child.wait(10)
+    _kill_group(child.pid)  # anything the learner's code left running in the background
+    if returncode is None:
+        returncode = child.wait(10)
+    return events, {"phase": phase, "timed_out": timed_out, "returncode": returncode}
 
 
 def _kill_group(pgid: int) -> None:
@@ -328,6 +350,226 @@ def task_log(output: str, task_id: str, lines: int = 25) -> str:
     return "\n".join(text[start:end + 1][-lines:])
 
 
+class WarmServer:
+    """A fork server: one interpreter imports Airflow and runs a warm-up ``dag.test()`` once, then
+    forks a child per submission. Each child gets its own session, limits, Airflow home, database
+    and execution-API transport, exactly like a cold child, without paying the start-up again.
+    """
+
+    def __init__(self, config: GradeConfig) -> None:
+        self.config = config
+        self._home = Path(tempfile.mkdtemp(prefix="grade-warm-"))
+        home, dags = self._home / "home", self._home / "home" / "dags"
+        dags.mkdir(parents=True)
+        shutil.copy(template_db(config), home / "airflow.db")
+        self._log = open(home / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.runner", "--serve"], env=child_env(home, dags, {}),
+            cwd=home, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+            start_new_session=True)
+        self._lock = threading.Lock()
+        self._exits: dict[int, int] = {}
+        self._replies: dict[int, int] = {}
+        self._changed = threading.Condition()
+        self._next_id = 0
+        ready = self._proc.stdout.readline()  # the warm-up, bounded by the boot time-out below
+        if json.loads(ready or b"{}").get("ready") is not True:
+            self.close()
+            raise RuntimeError(f"The grading server did not start. Its log: {home / 'server.log'}")
+        threading.Thread(target=self._listen, daemon=True).start()
+
+    def _listen(self) -> None:
+        for line in self._proc.stdout:
+            message = json.loads(line)
+            with self._changed:
+                if "exit" in message:
+                    self._exits[message["pid"]] = message["exit"]
+                else:
+                    self._replies[message["id"]] = message["pid"]
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def spawn(self, spec_file: Path, env: dict[str, str], home: Path, config: GradeConfig) -> _Forked:
+        with self._lock:
+            self._next_id += 1
+            request = {"id": self._next_id, "spec": str(spec_file), "env": env, "home": str(home),
+                       "limits": [config.cpu_seconds, config.memory_bytes, config.file_bytes]}
+            self._proc.stdin.write((json.dumps(request) + "\n").encode())
+            self._proc.stdin.flush()
+        with self._changed:
+            if not self._changed.wait_for(lambda: request["id"] in self._replies, timeout=30):
+                raise RuntimeError("The grading server did not fork a child within 30 s.")
+            return _Forked(self, self._replies.pop(request["id"]))
+
+    def exit_code(self, pid: int, timeout: float) -> int | None:
+        with self._changed:
+            self._changed.wait_for(lambda: pid in self._exits or self._proc.poll() is not None,
+                                   timeout=timeout)
+            return self._exits.get(pid)
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        _kill_group(self._proc.pid)
+        self._log.close()
+        shutil.rmtree(self._home, ignore_errors=True)
+
+    def __enter__(self) -> WarmServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Forked:
+    def __init__(self, server: WarmServer, pid: int) -> None:
+        self._server, self.pid = server, pid
+
+    def poll(self) -> int | None:
+        return self._server.exit_code(self.pid, 0)
+
+    def wait(self, timeout: float) -> int | None:
+        return self._server.exit_code(self.pid, timeout)
+
+
+WARM_UP_DAG = """
+import pendulum
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, task
+
+with DAG(dag_id="warm_up", schedule="@daily", start_date=pendulum.datetime(2023, 10, 1, tz="UTC"),
+         catchup=False) as dag:
+    @task
+    def first():
+        return [{"x": 1}]
+
+    @task
+    def second(rows):
+        return len(rows)
+
+    second(first()) >> BashOperator(task_id="shell", bash_command="echo warm")
+"""
+
+
+def serve() -> None:
+    """The fork server's loop: warm up, then fork one child per request read from stdin."""
+    import importlib.util
+
+    import pendulum
+
+    # Replies go to the real stdout; everything Airflow or a child prints goes to the log.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    # What learner DAGs commonly import: loaded once here, shared by every child.
+    for name in ("airflow.providers.standard.operators.python", "airflow.providers.standard.operators.bash",
+                 "airflow.providers.smtp.operators.smtp", "airflow.providers.common.sql.hooks.sql",
+                 "airflow.providers.sqlite.hooks.sqlite", "airflow.providers.postgres.hooks.postgres",
+                 "airflow.timetables.trigger", "airflow.timetables.interval", "pandas", "course.schedules"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    (dags / "warm_up.py").write_text(WARM_UP_DAG)
+    spec = importlib.util.spec_from_file_location("warm_up", dags / "warm_up.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.dag.test(logical_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    out.write(b'{"ready": true}\n')
+    out.flush()
+
+    def report_exits() -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            out.write(json.dumps({"pid": pid, "exit": os.waitstatus_to_exitcode(status)}).encode()
+                      + b"\n")
+            out.flush()
+
+    stdin = sys.stdin.buffer
+    while True:
+        ready, _, _ = select.select([stdin], [], [], 0.05)
+        report_exits()
+        if not ready:
+            continue
+        line = stdin.readline()
+        if not line:
+            break
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _forked_child(request)  # never returns
+        out.write(json.dumps({"id": request["id"], "pid": pid}).encode() + b"\n")
+        out.flush()
+    while True:  # stdin closed: wait for the children still running, then leave
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        out.write(json.dumps({"pid": pid, "exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+        out.flush()
+    os._exit(0)
+
+
+_kept_alive: list[Any] = []
+
+
+def _forked_child(request: dict) -> None:
+    """In a child of the fork server: become a sandboxed grading child, then run the submission."""
+    try:
+        os.setsid()
+        cpu, memory, size = request["limits"]
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        out = os.open(Path(request["home"]) / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.chdir(request["home"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        _point_airflow_at_this_home()
+        child_main(request["spec"])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(70)
+
+
+def _point_airflow_at_this_home() -> None:
+    """Re-read the settings that Airflow computed at import time from the new environment."""
+    from airflow import settings
+    from airflow.sdk.execution_time import supervisor
+
+    old_engine = settings.engine
+    settings.configure_vars()
+    if old_engine is not None:
+        old_engine.dispose(close=False)  # the parent's connections are not ours to close
+    settings.engine = None
+    settings.Session = None
+    settings.configure_orm()
+    # dag.test() serves the execution API in-process on an event-loop thread, which did not survive
+    # the fork: make a fresh transport, reusing the already built app. The old server object is
+    # kept alive, because its finalizer would block waiting for that dead thread.
+    from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
+
+    old = supervisor.in_process_api_server()
+    _kept_alive.append(old)
+    fresh = InProcessExecutionAPI(app=old.app)
+    supervisor.in_process_api_server = lambda: fresh
+
+
 # --- the child process ---------------------------------------------------------------------
 
 def _error(exc: BaseException, dag_file: str) -> dict:
@@ -402,7 +644,7 @@ def _changed(before: dict[str, int]) -> list[str]:
 
 def child_main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
-    channel = os.fdopen(spec["fd"], "w", buffering=1)
+    channel = open(spec["events"], "a", buffering=1)  # noqa: SIM115 - open until os._exit
 
     def send(**event: Any) -> None:
         channel.write(json.dumps(event, default=str) + "\n")
@@ -479,4 +721,7 @@ def child_main(spec_path: str) -> None:
 
 
 if __name__ == "__main__":
-    child_main(sys.argv[1])
+    if sys.argv[1] == "--serve":
+        serve()
+    else:
+        child_main(sys.argv[1])

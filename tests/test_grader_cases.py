@@ -17,6 +17,7 @@ from autograder.config import GradeConfig
 from autograder.exercises import all_exercises, find
 from autograder.grade import grade
 from autograder.model import Report
+from autograder.runner import WarmServer
 
 pytestmark = pytest.mark.slow
 
@@ -38,8 +39,9 @@ def reports() -> dict[str, Report]:
     """Grade every submission once, two at a time (each runs in its own child process)."""
     jobs = _jobs()
     config = GradeConfig.from_env(run_timeout=20.0, import_timeout=15.0)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {key: pool.submit(grade, find(ex), path, config) for key, (ex, path) in jobs.items()}
+    with WarmServer(config) as server, ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {key: pool.submit(grade, find(ex), path, config, server)
+                   for key, (ex, path) in jobs.items()}
         return {key: f.result() for key, f in futures.items()}
 
 
