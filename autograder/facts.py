@@ -123,3 +123,4 @@ class Facts:
     mails: list[dict] = field(default_factory=list)
     expected: dict[str, Any] = field(default_factory=dict)
     output_tail: str = ""
+    dags_folder: str = ""  # where the submission ran, to shorten paths in logs

@@ -39,7 +39,7 @@ from autograder.world import MailSink, conn_env, warehouse_for
 RUN_DATE = "2024-01-02T03:00:00+00:00"
 SCHEDULE_REFERENCE = "2023-10-01T00:00:00+00:00"
 RUN_TIMES = 12
-OUTPUT_TAIL = 6000
+OUTPUT_TAIL = 1 << 20
 
 
 def airflow_version() -> str:
@@ -174,6 +174,7 @@ def collect(exercise: Any, submission: Path, config: GradeConfig,
                     facts.warehouse_error = str(exc)
             facts.mails = sink.mails
         facts.output_tail = _tail(home / "output.log")
+        facts.dags_folder = f"{dags}/"
     return facts
 
 
@@ -337,17 +338,29 @@ def _tail(path: Path) -> str:
         return ""
 
 
-def task_log(output: str, task_id: str, lines: int = 25) -> str:
-    """The part of the run's output that belongs to ``task_id`` (last ``lines`` lines)."""
+def task_log(output: str, task_id: str, lines: int = 25, dags_folder: str = "") -> str:
+    """What ``task_id`` logged during the first run (its last ``lines`` lines), without the
+    bookkeeping lines of Airflow's own in-process API."""
     text = output.splitlines()
     start = next((i for i, line in enumerate(text)
-                  if "[DAG TEST] start task" in line and f"task_id={task_id} " in line + " "), None)
+                  if f"[DAG TEST] starting task_id={task_id} " in line), None)
     if start is None:
         return ""
     end = next((i for i in range(start, len(text))
-                if "[DAG TEST] end task" in text[i] and f"task_id={task_id} " in text[i] + " "),
-               len(text) - 1)
-    return "\n".join(text[start:end + 1][-lines:])
+                if f"[DAG TEST] end task task_id={task_id} " in text[i]), len(text) - 1)
+    mine, in_airflow_frame = [], False
+    for line in text[start + 1:end]:
+        if line.startswith('  File "'):
+            # Traceback frames inside Airflow say nothing a learner can act on: keep theirs.
+            in_airflow_frame = "site-packages" in line or str(Path(__file__).parent) in line
+            line = line.replace(dags_folder, "") if dags_folder else line
+        elif not line.startswith("    "):
+            in_airflow_frame = False
+        noise = ("[airflow.api_fastapi" in line or "[DAG TEST]" in line or "::group::" in line
+                 or "::endgroup::" in line)
+        if not in_airflow_frame and not noise:
+            mine.append(line)
+    return "\n".join(mine[-lines:])
 
 
 class WarmServer:
