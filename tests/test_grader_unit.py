@@ -171,8 +171,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_unknown_exercise_is_a_one_line_error():
     done = _cli("grade", "ex99")
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "error: No exercise 'ex99'. Known exercises: ex01_daily_etl, ex02_parallel_regions."]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: No exercise 'ex99'. Known exercises: ex01_daily_etl, "
+                               "ex02_parallel_regions")
 
 
 def test_cli_missing_submission_is_a_one_line_error(tmp_path):
@@ -194,4 +196,5 @@ def test_cli_syntax_error_is_a_report_with_exit_code_0(tmp_path):
 
 def test_cli_lists_the_exercises():
     ids = [line.split()[0] for line in _cli("list").stdout.splitlines()]
-    assert ids == ["ex01_daily_etl", "ex02_parallel_regions"]
+    assert ids[:2] == ["ex01_daily_etl", "ex02_parallel_regions"]
+    assert ids == sorted(ids)
