@@ -50,22 +50,30 @@ def _mail(args: argparse.Namespace, paths: LabPaths) -> int:
 
 def _lab(args: argparse.Namespace, paths: LabPaths) -> int:
     """Airflow and JupyterLab together, until Ctrl-C."""
-    status = engine.start(paths, timeout=args.timeout)
-    env = engine.airflow_env(paths)
-    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
-            f"--ServerApp.root_dir={paths.root}", "--ServerApp.default_url=/lab/tree/notebooks",
-            *args.jupyter_args]
-    print(status.report())
-    print("Starting JupyterLab: open the http://127.0.0.1:... URL it prints below. "
-          "Press Ctrl-C once to stop JupyterLab and Airflow.")
-    jupyter = subprocess.Popen(argv, env=env, cwd=paths.root, start_new_session=True)
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C, a closed terminal or `kill` all end both servers (even where SIGINT came ignored).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+    jupyter = None
     try:
+        status = engine.start(paths, timeout=args.timeout)
+        env = engine.airflow_env(paths)
+        env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+                f"--ServerApp.root_dir={paths.root}", "--ServerApp.default_url=/lab/tree/notebooks",
+                *(["--allow-root"] if os.geteuid() == 0 else []), *args.jupyter_args]
+        print(status.report())
+        print("Starting JupyterLab: open the http://127.0.0.1:... URL it prints below. "
+              "Press Ctrl-C once to stop JupyterLab and Airflow.", flush=True)
+        jupyter = subprocess.Popen(argv, env=env, cwd=paths.root, start_new_session=True)
         return jupyter.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        if jupyter.poll() is None:
+        if jupyter is not None and jupyter.poll() is None:
             os.killpg(jupyter.pid, signal.SIGTERM)
             try:
                 jupyter.wait(timeout=15)
