@@ -99,9 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     mail.set_defaults(func=_mail)
     lab = sub.add_parser("lab", help="Airflow and JupyterLab together; Ctrl-C stops both")
     lab.add_argument("--timeout", type=float, default=engine.START_TIMEOUT)
-    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER)
     lab.set_defaults(func=_lab)
-    args = parser.parse_args(argv)
+    # Unknown options of `lab` go to JupyterLab, e.g. `python -m course lab --ServerApp.port=9999`.
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra
     try:
         return args.func(args, LabPaths.default())
     except engine.LabError as exc:
