@@ -215,9 +215,13 @@ def email_check(subject_word: str, points: float = 1):
        needs=["file.parses"])
 def airflow3_idioms(facts: Facts) -> None:
     if facts.airflow2_idioms:
-        lines = [f"line {f['line']}: {f['message']}" for f in facts.airflow2_idioms[:6]]
+        by_message: dict[str, list[int]] = {}
+        for finding in facts.airflow2_idioms:
+            by_message.setdefault(finding["message"], []).append(finding["line"])
+        lines = [f"line{'s' if len(at) > 1 else ''} {', '.join(map(str, at))}: {message}"
+                 for message, at in by_message.items()]
         raise AssertionError("Airflow 2 idioms found (ruff AIR3): " + "; ".join(lines)
-                             + ". They still work here only while Airflow keeps the shims.")
+                             + ". Shims keep some of them working for now; use the Airflow 3 form.")
 
 
 COMMON_HEAD = [file_parses, import_loads, dag_id_found, expected_tasks, no_cycle, expected_edges]

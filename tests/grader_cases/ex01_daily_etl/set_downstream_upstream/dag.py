@@ -1,0 +1,70 @@
+"""Correct: the lesson's methods 2 and 3, ``set_downstream`` and ``set_upstream``, mixed."""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+
+from airflow.providers.smtp.operators.smtp import EmailOperator
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, BaseHook
+
+USERS_CSV = Path(__file__).parent / "data" / "users.csv"
+
+default_args = {
+    "owner": "data_team",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+}
+
+
+def extract() -> list[dict]:
+    with USERS_CSV.open(newline="") as f:
+        return [{"id": int(r["id"]), "name": r["name"], "age": int(r["age"])} for r in csv.DictReader(f)]
+
+
+def transform(ti) -> list[dict]:
+    users = ti.xcom_pull(task_ids="extract")
+    return [u for u in users if u["age"] > 18]
+
+
+def load(ti) -> None:
+    adults = ti.xcom_pull(task_ids="transform")
+    hook = BaseHook.get_connection("warehouse").get_hook()
+    hook.run("CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)")
+    hook.insert_rows(
+        "users",
+        [(u["id"], u["name"], u["age"]) for u in adults],
+        target_fields=["id", "name", "age"],
+        replace=True,
+        replace_index="id",
+    )
+
+
+with DAG(
+    dag_id="daily_etl",
+    default_args=default_args,
+    schedule="0 3 * * *",
+    start_date=pendulum.datetime(2023, 10, 1, tz="UTC"),
+    catchup=False,
+) as dag:
+    extract_task = PythonOperator(task_id="extract", python_callable=extract)
+    transform_task = PythonOperator(task_id="transform", python_callable=transform)
+    load_task = PythonOperator(task_id="load", python_callable=load)
+    email_task = EmailOperator(
+        task_id="send_email",
+        to="team@company.com",
+        subject="ETL Success",
+        html_content="Pipeline completed!",
+    )
+
+    extract_task.set_downstream(transform_task)
+    transform_task.set_downstream(load_task)
+    email_task.set_upstream(load_task)
+
+
+if __name__ == "__main__":
+    dag.test()
