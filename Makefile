@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 
-.PHONY: help setup lab test test-fast lint grade airflow-start airflow-stop airflow-status mail reset lock benchmark
+.PHONY: help setup lab test test-fast lint grade release airflow-start airflow-stop airflow-status mail reset lock benchmark
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,13 +31,17 @@ lab: setup ## Start Airflow and JupyterLab (Ctrl-C stops both)
 	@$(PY) -m course lab
 
 test: setup ## Run the whole test suite, slow tests included
-	@$(PY) -m pytest
+	@if [ -d tests ]; then $(PY) -m pytest; \
+	else echo "This learner release has no test suite: check your work with 'make grade'."; fi
 
 test-fast: setup ## Run the tests that need no running services
 	@$(PY) -m pytest -m "not slow"
 
 grade: setup ## Grade your exercises: `make grade`, or one with `make grade EX=ex02`
 	@$(PY) -m autograder grade $(or $(EX),$(shell ls exercises | grep -E '^ex[0-9]'))
+
+release: setup ## Build the learner release (nbgrader student notebooks, no solutions) in dist/
+	@$(PY) -m course.release
 
 lint: setup ## Check the code with ruff
 	@$(VENV)/bin/ruff check .

@@ -36,6 +36,9 @@ def grade(exercise: Exercise, submission: Path | None = None,
     facts = collect(exercise, submission, config, server)
     results = evaluate(exercise.checks, facts)
     report = Report(exercise=exercise.id, submission=display_path(submission), checks=results)
+    if not exercise.hidden_data.exists() and exercise.sample_data.exists():
+        report.notes.append("Graded on your sample data in data/; your instructor grades on other "
+                            "rows, so make sure your code reads the file rather than fixed values.")
     if facts.run is not None:
         shown: set[str] = set()
         for task_id, state in sorted(facts.run.task_states.items()):

@@ -137,7 +137,8 @@ def collect(exercise: Any, submission: Path, config: GradeConfig,
         return facts
     syntax_facts(facts)
     facts.airflow2_idioms = airflow2_idioms(submission)
-    facts.expected = exercise.expected_from(exercise.hidden_data)
+    if exercise.grading_data.exists():
+        facts.expected = exercise.expected_from(exercise.grading_data)
     if facts.syntax_error:
         return facts
 
@@ -149,8 +150,8 @@ def collect(exercise: Any, submission: Path, config: GradeConfig,
         dags.mkdir(parents=True)
         shutil.copy(template_db(config), home / "airflow.db")
         shutil.copy(submission, dags / submission.name)
-        if exercise.hidden_data.exists():
-            shutil.copytree(exercise.hidden_data, dags / "data")
+        if exercise.grading_data.exists():
+            shutil.copytree(exercise.grading_data, dags / "data")
         sink = stack.enter_context(MailSink())
         warehouse = stack.enter_context(warehouse_for(config.warehouse_url, sandbox))
         env = child_env(home, dags, dict([conn_env("warehouse", warehouse.connection()),

@@ -13,6 +13,7 @@ from typing import Any
 from autograder.checks import Check
 
 HIDDEN = Path(__file__).resolve().parent.parent / "hidden"
+EXERCISES = Path(__file__).resolve().parent.parent.parent / "exercises"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,15 @@ class Exercise:
     @property
     def hidden_data(self) -> Path:
         return HIDDEN / self.id / "data"
+
+    @property
+    def sample_data(self) -> Path:
+        return EXERCISES / self.id / "data"
+
+    @property
+    def grading_data(self) -> Path:
+        """The hidden data where the course has it; in a learner release, the sample data."""
+        return self.hidden_data if self.hidden_data.exists() else self.sample_data
 
 
 def all_exercises() -> dict[str, Exercise]:
