@@ -2,6 +2,7 @@
 
     python -m autograder list
     python -m autograder grade EXERCISE [--submission PATH] [--format text|json] [--timeout SECONDS]
+    python -m autograder grade-class SUBMITTED --out OUT [--jobs N] [--nbgrader-db GRADEBOOK]
 
 EXERCISE is an id such as ex02_parallel_regions, or a unique prefix of it (ex02). Several
 exercises may be given (each is graded from its default file); with --format json each report
@@ -32,12 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--submission", type=Path, help="the DAG file (default: exercises/<id>/dag.py)")
     g.add_argument("--format", choices=["text", "json"], default="text")
     g.add_argument("--timeout", type=float, help="seconds the test run may take (default 120)")
+    gc = sub.add_parser("grade-class", help="grade every SUBMITTED/<student>/<exercise>/dag.py")
+    gc.add_argument("submitted", type=Path)
+    gc.add_argument("--out", type=Path, required=True, help="folder for grades, reports, feedback")
+    gc.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores)")
+    gc.add_argument("--timeout", type=float, help="seconds each test run may take (default 120)")
+    gc.add_argument("--nbgrader-db", type=Path, help="nbgrader gradebook.db to merge notebook scores from")
     args = parser.parse_args(argv)
 
     if args.command == "list":
         for ex in all_exercises().values():
             print(f"{ex.id:28}{ex.title}")
         return 0
+    if args.command == "grade-class":
+        return _grade_class(args)
     try:
         exercises = [find(name) for name in args.exercise]
     except KeyError as exc:
@@ -71,6 +80,28 @@ def main(argv: list[str] | None = None) -> int:
                 print(as_json(report), flush=True)
             else:
                 print(("\n" if n else "") + as_text(report, color=sys.stdout.isatty()), flush=True)
+    return 0
+
+
+def _grade_class(args: argparse.Namespace) -> int:
+    from autograder.classroom import find_submissions, grade_class
+
+    if not args.submitted.is_dir():
+        print(f"error: {args.submitted} is not a folder of <student>/<exercise>/dag.py submissions.",
+              file=sys.stderr)
+        return 2
+    if not find_submissions(args.submitted):
+        print(f"error: no <student>/<exercise_id>/dag.py under {args.submitted}; exercise ids are "
+              f"{', '.join(all_exercises())}.", file=sys.stderr)
+        return 2
+    if args.nbgrader_db is not None and not args.nbgrader_db.is_file():
+        print(f"error: {args.nbgrader_db} does not exist.", file=sys.stderr)
+        return 2
+    rows = grade_class(args.submitted, args.out, jobs=args.jobs,
+                       config=GradeConfig.from_env(run_timeout=args.timeout), nbgrader_db=args.nbgrader_db)
+    passed = sum(r["status"] == "pass" for r in rows)
+    print(f"{passed}/{len(rows)} submissions passed. Grades: {args.out / 'grades.csv'}; "
+          f"gradebook: {args.out / 'gradebook.csv'}; feedback: {args.out / 'feedback'}/")
     return 0
 
 

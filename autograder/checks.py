@@ -23,13 +23,15 @@ class Check:
     hint: str
     needs: tuple[str, ...]
     func: Callable[[Any], str | None]
+    hidden: bool = False  # its messages reveal grading data: withheld in class feedback
 
 
-def check(id: str, *, title: str, points: float, hint: str = "",
-          needs: Iterable[str] = ()) -> Callable[[Callable[[Any], str | None]], Check]:
+def check(id: str, *, title: str, points: float, hint: str = "", needs: Iterable[str] = (),
+          hidden: bool = False) -> Callable[[Callable[[Any], str | None]], Check]:
     """Turn a function over the facts into a named check worth ``points``."""
     def wrap(func: Callable[[Any], str | None]) -> Check:
-        return Check(id=id, title=title, points=points, hint=hint, needs=tuple(needs), func=func)
+        return Check(id=id, title=title, points=points, hint=hint, needs=tuple(needs), func=func,
+                     hidden=hidden)
     return wrap
 
 

@@ -69,6 +69,7 @@ def owner(facts: Facts) -> None:
 
 
 @check("run.output", title="transform keeps exactly the users older than 18", points=2,
+       hidden=True,
        needs=["run.tasks_succeeded"],
        hint="Compare the age as a number: int(row['age']) > 18.")
 def transformed(facts: Facts) -> str:
@@ -84,6 +85,7 @@ def transformed(facts: Facts) -> str:
 
 
 @check("run.warehouse", title="The users table in the warehouse holds exactly those users", points=2,
+       hidden=True,
        needs=["run.tasks_succeeded"],
        hint="Get the hook of the connection: BaseHook.get_connection('warehouse').get_hook(), then "
             "hook.run('CREATE TABLE IF NOT EXISTS users (...)') and hook.insert_rows('users', rows).")
@@ -105,6 +107,7 @@ def warehouse(facts: Facts) -> str:
 
 
 @check("advice.idempotent", title="Running the DAG again does not duplicate rows (advice)", points=0,
+       hidden=True,
        needs=["run.warehouse"],
        hint="Delete the ids you are about to insert first, or use an upsert "
             "(insert_rows(..., replace=True, replace_index='id')).")

@@ -1,0 +1,242 @@
+"""Grade a whole class: `python -m autograder grade-class SUBMITTED --out OUT [--jobs N]`.
+
+SUBMITTED follows nbgrader's layout: ``SUBMITTED/<student>/<exercise_id>/dag.py``. Every
+submission is graded in isolation (a child forked from one warm Airflow process), several at a
+time. Each report is written the moment it is ready, keyed by a hash of what was graded, so an
+interrupted run loses nothing and a re-run skips what has not changed.
+
+OUT/
+  grades.csv                        student, exercise, status, score, max_score, duration_s
+  reports/<student>/<exercise>.json the full report (instructors)
+  feedback/<student>/<exercise>.md  what the student sees: hidden checks say only that they failed
+  gradebook.csv                     one row per student: every exercise's score, notebook scores
+                                    merged in from nbgrader's gradebook when one is given
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.config import GradeConfig
+from autograder.exercises import Exercise, all_exercises
+from autograder.grade import grade
+from autograder.model import CheckResult, Report
+from autograder.runner import WarmServer
+
+HIDDEN_MESSAGE = ("This check runs your DAG on grading data you have not seen, and it did not pass. "
+                  "Re-read the exercise's contract and test your DAG on more varied data.")
+GRADER_FILES = ("checks.py", "common.py", "runner.py", "values.py", "facts.py")
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    exercise: Exercise
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.student}/{self.exercise.id}"
+
+
+def find_submissions(submitted: Path, exercises: dict[str, Exercise] | None = None) -> list[Submission]:
+    """Every ``<student>/<exercise_id>/dag.py`` under ``submitted``, in a stable order."""
+    exercises = exercises or all_exercises()
+    found = []
+    for student in sorted(p for p in submitted.iterdir() if p.is_dir()):
+        for folder in sorted(p for p in student.iterdir() if p.is_dir()):
+            if folder.name in exercises and (folder / "dag.py").is_file():
+                found.append(Submission(student.name, exercises[folder.name], folder / "dag.py"))
+    return found
+
+
+def grader_fingerprint(exercise: Exercise) -> str:
+    """Changes when the exercise's checks or grading data change: such reports are re-graded."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for name in (*GRADER_FILES, f"exercises/{exercise.id}.py"):
+        path = root / name
+        if path.exists():
+            digest.update(path.read_bytes())
+    data = exercise.grading_data
+    for path in sorted(data.rglob("*")) if data.exists() else []:
+        if path.is_file():
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def content_hash(sub: Submission, fingerprint: str) -> str:
+    return hashlib.sha256(sub.path.read_bytes() + fingerprint.encode()).hexdigest()[:16]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def feedback_markdown(report: Report, exercise: Exercise) -> str:
+    """The student's feedback: every check, with the data of hidden checks withheld."""
+    hidden = {c.id for c in exercise.checks if c.hidden}
+    lines = [f"# {exercise.title}", "",
+             f"**{'Passed' if report.status == 'pass' else 'Not passed yet'}** — "
+             f"{report.score:g} / {report.max_score:g} points", "",
+             "| | check | points | feedback |", "|---|---|---|---|"]
+    mark = {"pass": "✓", "fail": "✗", "error": "!", "skip": "–"}
+    for c in report.checks:
+        message = c.message
+        if c.id in hidden and c.status in ("fail", "error"):
+            message = HIDDEN_MESSAGE
+        elif c.id in hidden and c.status == "pass":
+            message = "Passed on the grading data."
+        if c.status in ("fail", "error") and c.hint:
+            message = f"{message} *Hint: {c.hint}*"
+        points = f"{c.points:g}/{c.max_points:g}" if c.max_points else "advice"
+        cell = message.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {mark[c.status]} | {c.title} | {points} | {cell} |")
+    lines += ["", *[f"> {note}" for note in report.notes]]
+    return "\n".join(lines) + "\n"
+
+
+class Progress:
+    """One line on a terminal (count, percent, failures, ETA); a line per submission elsewhere."""
+
+    def __init__(self, total: int, stream=sys.stderr) -> None:
+        self.total, self.done, self.failed, self.skipped = total, 0, 0, 0
+        self.started = time.monotonic()
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def update(self, sub: Submission, report: Report | None, skipped: bool = False) -> None:
+        self.done += 1
+        self.skipped += skipped
+        self.failed += bool(report and report.status != "pass")
+        graded = self.done - self.skipped
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / graded * (self.total - self.done) if graded else 0.0
+        text = (f"[{self.done}/{self.total}] {100 * self.done // max(self.total, 1)}% · "
+                f"{self.failed} not passed · {self.skipped} unchanged · ETA {eta:4.0f} s")
+        if self.tty:
+            self.stream.write(f"\r{text}  ")
+        else:
+            verdict = "unchanged" if skipped else (report.status if report else "error")
+            self.stream.write(f"{text} · {sub.key}: {verdict}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+        elapsed = time.monotonic() - self.started
+        self.stream.write(f"Graded {self.done - self.skipped} submission(s), {self.skipped} unchanged, "
+                          f"in {elapsed:.1f} s.\n")
+
+
+def _report_from_json(data: dict) -> Report:
+    checks = [CheckResult(**c) for c in data["checks"]]
+    return Report(exercise=data["exercise"], submission=data["submission"], checks=checks,
+                  duration_s=data.get("duration_s", 0.0), notes=data.get("notes", []))
+
+
+def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: GradeConfig | None = None,
+                nbgrader_db: Path | None = None,
+                on_progress: Callable[[Progress], None] | None = None) -> list[dict]:
+    """Grade every submission under ``submitted`` into ``out``; return the grades rows."""
+    config = config or GradeConfig.from_env()
+    jobs = jobs or os.cpu_count() or 2
+    subs = find_submissions(submitted)
+    fingerprints = {ex_id: grader_fingerprint(ex) for ex_id, ex in all_exercises().items()}
+    progress = Progress(len(subs))
+    todo = []
+    for sub in subs:
+        digest = content_hash(sub, fingerprints[sub.exercise.id])
+        stored = out / "reports" / sub.student / f"{sub.exercise.id}.json"
+        try:
+            data = json.loads(stored.read_text())
+        except (OSError, ValueError):
+            data = {}
+        if data.get("content_hash") == digest:
+            _write_atomic(out / "feedback" / sub.student / f"{sub.exercise.id}.md",
+                          feedback_markdown(_report_from_json(data), sub.exercise))
+            progress.update(sub, None, skipped=True)
+            continue
+        todo.append((sub, digest))
+    if todo:
+        with WarmServer(config) as server, ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(grade, sub.exercise, sub.path, config, server): (sub, digest)
+                       for sub, digest in todo}
+            for future in as_completed(futures):
+                sub, digest = futures[future]
+                try:
+                    report = future.result()
+                except Exception as exc:  # a defect of the grader costs this submission only
+                    report = Report(sub.exercise.id, str(sub.path), [CheckResult(
+                        "grader.crashed", "The grader could run this submission", "error", 0, 0,
+                        f"{type(exc).__name__}: {exc}. Grade it again; report it if it persists.")])
+                data = {**report.to_dict(), "student": sub.student, "content_hash": digest}
+                _write_atomic(out / "reports" / sub.student / f"{sub.exercise.id}.json",
+                              json.dumps(data, indent=1, ensure_ascii=False))
+                _write_atomic(out / "feedback" / sub.student / f"{sub.exercise.id}.md",
+                              feedback_markdown(report, sub.exercise))
+                progress.update(sub, report)
+    progress.close()
+    return write_tables(out, subs, nbgrader_db)
+
+
+def write_tables(out: Path, subs: Iterable[Submission], nbgrader_db: Path | None = None) -> list[dict]:
+    """grades.csv from the stored reports, and the per-student gradebook export."""
+    rows = []
+    for sub in subs:
+        data = json.loads((out / "reports" / sub.student / f"{sub.exercise.id}.json").read_text())
+        rows.append({"student": sub.student, "exercise": sub.exercise.id, "status": data["status"],
+                     "score": data["score"], "max_score": data["max_score"],
+                     "duration_s": data["duration_s"]})
+    _write_csv(out / "grades.csv", ["student", "exercise", "status", "score", "max_score", "duration_s"],
+               rows)
+    notebook_scores = read_nbgrader_scores(nbgrader_db) if nbgrader_db else {}
+    students = sorted({r["student"] for r in rows} | set(notebook_scores))
+    exercises = sorted({r["exercise"] for r in rows})
+    notebooks = sorted({nb for scores in notebook_scores.values() for nb in scores})
+    book = []
+    for student in students:
+        mine = {r["exercise"]: r["score"] for r in rows if r["student"] == student}
+        nb = notebook_scores.get(student, {})
+        entry = {"student": student, **{e: mine.get(e, "") for e in exercises},
+                 **{f"notebook:{n}": nb.get(n, "") for n in notebooks}}
+        entry["total"] = round(sum(v for v in [*mine.values(), *nb.values()]), 2)
+        book.append(entry)
+    _write_csv(out / "gradebook.csv",
+               ["student", *exercises, *[f"notebook:{n}" for n in notebooks], "total"], book)
+    return rows
+
+
+def read_nbgrader_scores(db: Path) -> dict[str, dict[str, float]]:
+    """Student -> notebook -> score from an nbgrader gradebook (after `nbgrader autograde`)."""
+    from nbgrader.api import Gradebook
+
+    scores: dict[str, dict[str, float]] = {}
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for assignment in gb.assignments:
+            for notebook in assignment.notebooks:
+                for submission in gb.notebook_submissions(notebook.name, assignment.name):
+                    scores.setdefault(submission.student.id, {})[notebook.name] = float(submission.score)
+    return scores
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)

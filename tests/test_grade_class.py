@@ -1,0 +1,130 @@
+"""Class grading: isolated, parallel, resumable, with hidden data kept out of student feedback."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.classroom import HIDDEN_MESSAGE, grade_class
+from autograder.config import GradeConfig
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ROOT / "tests" / "grader_cases"
+
+FAST = GradeConfig.from_env(run_timeout=15.0)  # the hanging submission costs 15 s, not 120
+CLASS = {
+    "alice": {"ex01_daily_etl": ROOT / "solutions/ex01_daily_etl/dag.py",
+              "ex02_parallel_regions": ROOT / "solutions/ex02_parallel_regions/dag.py"},
+    "bob": {"ex01_daily_etl": CASES / "ex01_daily_etl/age_off_by_one/dag.py",
+            "ex02_parallel_regions": CASES / "ex02_parallel_regions/sequential_regions/dag.py"},
+    "carol": {"ex01_daily_etl": CASES / "ex01_daily_etl/task_hangs/dag.py",
+              "ex02_parallel_regions": CASES / "ex02_parallel_regions/sys_exit_at_import/dag.py"},
+}
+
+
+def make_class(root: Path) -> Path:
+    for student, files in CLASS.items():
+        for exercise, source in files.items():
+            (root / student / exercise).mkdir(parents=True)
+            shutil.copy(source, root / student / exercise / "dag.py")
+    return root
+
+
+def _grades(out: Path) -> dict[tuple[str, str], dict]:
+    with open(out / "grades.csv", newline="") as f:
+        return {(r["student"], r["exercise"]): r for r in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, float]:
+    submitted = make_class(tmp_path_factory.mktemp("submitted"))
+    out = tmp_path_factory.mktemp("out")
+    t0 = time.monotonic()
+    grade_class(submitted, out, jobs=2, config=FAST)
+    return submitted, out, time.monotonic() - t0
+
+
+def test_every_submission_gets_its_own_verdict(graded):
+    _, out, _ = graded
+    grades = _grades(out)
+    assert {k: v["status"] for k, v in grades.items()} == {
+        ("alice", "ex01_daily_etl"): "pass", ("alice", "ex02_parallel_regions"): "pass",
+        ("bob", "ex01_daily_etl"): "fail", ("bob", "ex02_parallel_regions"): "fail",
+        ("carol", "ex01_daily_etl"): "fail", ("carol", "ex02_parallel_regions"): "fail"}
+    assert grades["alice", "ex01_daily_etl"]["score"] == grades["alice", "ex01_daily_etl"]["max_score"]
+    carol = json.loads((out / "reports/carol/ex01_daily_etl.json").read_text())
+    run = next(c for c in carol["checks"] if c["id"] == "run.tasks_succeeded")
+    assert "did not finish in time" in run["message"]
+
+
+def test_gradebook_has_one_row_per_student_with_totals(graded):
+    _, out, _ = graded
+    with open(out / "gradebook.csv", newline="") as f:
+        book = {r["student"]: r for r in csv.DictReader(f)}
+    assert set(book) == {"alice", "bob", "carol"}
+    grades = _grades(out)
+    for student, row in book.items():
+        want = sum(float(grades[student, ex]["score"]) for ex in CLASS[student])
+        assert float(row["total"]) == pytest.approx(want)
+
+
+def test_feedback_withholds_hidden_data_but_reports_keep_it(graded):
+    _, out, _ = graded
+    report = json.loads((out / "reports/bob/ex01_daily_etl.json").read_text())
+    warehouse = next(c for c in report["checks"] if c["id"] == "run.warehouse")
+    assert warehouse["status"] == "fail" and "age=18" in warehouse["message"]
+    feedback = (out / "feedback/bob/ex01_daily_etl.md").read_text()
+    assert HIDDEN_MESSAGE in feedback
+    assert "age=18" not in feedback
+    assert "Dependencies are exactly as asked" in feedback
+    sequential = (out / "feedback/bob/ex02_parallel_regions.md").read_text()
+    assert "`process_eu` waits for" in sequential or "waits for" in sequential
+
+
+def test_rerun_grades_only_what_changed(graded):
+    submitted, out, first = graded
+    before = {p: p.stat().st_mtime_ns for p in (out / "reports").rglob("*.json")}
+    fixed = ROOT / "solutions/ex02_parallel_regions/dag.py"
+    shutil.copy(fixed, submitted / "bob/ex02_parallel_regions/dag.py")
+    grade_class(submitted, out, jobs=2, config=FAST)
+    after = {p: p.stat().st_mtime_ns for p in (out / "reports").rglob("*.json")}
+    changed = sorted(str(p.relative_to(out)) for p in after if after[p] != before.get(p))
+    assert changed == ["reports/bob/ex02_parallel_regions.json"]
+    assert _grades(out)["bob", "ex02_parallel_regions"]["status"] == "pass"
+
+
+def test_an_interrupted_run_keeps_what_it_graded(tmp_path):
+    submitted = make_class(tmp_path / "submitted")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade-class", str(submitted),
+                             "--out", str(out), "--jobs", "1", "--timeout", "15"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list((out / "reports").rglob("*.json")):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    kept = {p.relative_to(out) for p in (out / "reports").rglob("*.json")}
+    assert kept and all(json.loads((out / p).read_text())["content_hash"] for p in kept)
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade-class", str(submitted), "--out",
+                           str(out), "--timeout", "15"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0
+    assert f"{len(kept)} unchanged" in done.stderr
+    assert len(_grades(out)) == 6
+
+
+def test_cli_rejects_a_folder_without_submissions(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade-class", str(tmp_path), "--out",
+                           str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "no <student>/<exercise_id>/dag.py" in done.stderr
