@@ -141,6 +141,14 @@ class Progress:
                           f"in {elapsed:.1f} s.\n")
 
 
+def store_report(out: Path, student: str, exercise: Exercise, report: Report, digest: str) -> None:
+    """Write the report and the student's feedback, each atomically: a crash loses nothing."""
+    data = {**report.to_dict(), "student": student, "content_hash": digest}
+    _write_atomic(out / "reports" / student / f"{exercise.id}.json",
+                  json.dumps(data, indent=1, ensure_ascii=False))
+    _write_atomic(out / "feedback" / student / f"{exercise.id}.md", feedback_markdown(report, exercise))
+
+
 def _report_from_json(data: dict) -> Report:
     checks = [CheckResult(**c) for c in data["checks"]]
     return Report(exercise=data["exercise"], submission=data["submission"], checks=checks,
@@ -182,11 +190,7 @@ def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: Gra
                     report = Report(sub.exercise.id, str(sub.path), [CheckResult(
                         "grader.crashed", "The grader could run this submission", "error", 0, 0,
                         f"{type(exc).__name__}: {exc}. Grade it again; report it if it persists.")])
-                data = {**report.to_dict(), "student": sub.student, "content_hash": digest}
-                _write_atomic(out / "reports" / sub.student / f"{sub.exercise.id}.json",
-                              json.dumps(data, indent=1, ensure_ascii=False))
-                _write_atomic(out / "feedback" / sub.student / f"{sub.exercise.id}.md",
-                              feedback_markdown(report, sub.exercise))
+                store_report(out, sub.student, sub.exercise, report, digest)
                 progress.update(sub, report)
     progress.close()
     return write_tables(out, subs, nbgrader_db)

@@ -1,0 +1,93 @@
+"""Grade a whole class on Airflow itself: one mapped task per submission.
+
+Trigger it with a run configuration naming the nbgrader-style folder of submissions and the
+output folder, e.g. `{"submitted": "/srv/class/submitted", "out": "/srv/class/graded"}`. It writes
+exactly what `python -m autograder grade-class` writes (grades.csv, gradebook.csv, one JSON report
+and one feedback file per submission) and, like it, skips submissions already graded unchanged.
+
+On the course's embedded lab it runs with the LocalExecutor. For classes of thousands, deploy the
+same file on CeleryExecutor or KubernetesExecutor workers that have this repository installed:
+every mapped task grades its submission in its own sandboxed child process, so workers need only
+the course environment, the submitted files on shared storage (NFS, or object storage synced to
+the worker) and write access to the output folder.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+
+@dag(
+    dag_id="grade_class",
+    schedule=None,
+    start_date=pendulum.datetime(2023, 10, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "submitted": Param("", type="string", description="SUBMITTED/<student>/<exercise>/dag.py"),
+        "out": Param("", type="string", description="folder for grades, reports and feedback"),
+        "timeout": Param(120, type="number", description="seconds each test run may take"),
+    },
+    tags=["course", "grading"],
+)
+def grade_class():
+    @task
+    def list_submissions(params: dict) -> list[dict]:
+        """The submissions whose graded report is missing or out of date."""
+        import json
+        from pathlib import Path
+
+        from autograder.classroom import content_hash, find_submissions, grader_fingerprint
+
+        submitted, out = Path(params["submitted"]), Path(params["out"])
+        if not submitted.is_dir():
+            raise ValueError(f"submitted={submitted} is not a folder: trigger the DAG with "
+                             '{"submitted": "/path/to/submitted", "out": "/path/to/out"}')
+        todo = []
+        for sub in find_submissions(submitted):
+            digest = content_hash(sub, grader_fingerprint(sub.exercise))
+            stored = out / "reports" / sub.student / f"{sub.exercise.id}.json"
+            try:
+                if json.loads(stored.read_text()).get("content_hash") == digest:
+                    continue
+            except (OSError, ValueError):
+                pass
+            todo.append({"student": sub.student, "exercise": sub.exercise.id, "path": str(sub.path),
+                         "hash": digest})
+        return todo
+
+    @task(map_index_template="{{ task.op_kwargs['submission']['student'] }}/"
+                             "{{ task.op_kwargs['submission']['exercise'] }}")
+    def grade_submission(submission: dict, params: dict) -> dict:
+        """Grade one submission in its own sandbox and store its report and feedback."""
+        from pathlib import Path
+
+        from autograder.classroom import store_report
+        from autograder.config import GradeConfig
+        from autograder.exercises import find
+        from autograder.grade import grade
+
+        exercise = find(submission["exercise"])
+        report = grade(exercise, Path(submission["path"]),
+                       GradeConfig.from_env(run_timeout=float(params["timeout"])))
+        store_report(Path(params["out"]), submission["student"], exercise, report, submission["hash"])
+        return {"student": submission["student"], "exercise": exercise.id, "status": report.status,
+                "score": report.score}
+
+    @task(trigger_rule="all_done")
+    def write_grades(graded: list[dict], params: dict) -> dict:
+        """grades.csv and gradebook.csv over every stored report, old and new."""
+        from pathlib import Path
+
+        from autograder.classroom import find_submissions, write_tables
+
+        rows = write_tables(Path(params["out"]), find_submissions(Path(params["submitted"])))
+        return {"submissions": len(rows), "passed": sum(r["status"] == "pass" for r in rows),
+                "graded_now": len(list(graded or []))}
+
+    todo = list_submissions()
+    write_grades(grade_submission.expand(submission=todo))
+
+
+grade_class()
