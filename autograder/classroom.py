@@ -19,9 +19,11 @@ import csv
 import hashlib
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,9 +158,12 @@ def _report_from_json(data: dict) -> Report:
 
 
 def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: GradeConfig | None = None,
-                nbgrader_db: Path | None = None,
-                on_progress: Callable[[Progress], None] | None = None) -> list[dict]:
-    """Grade every submission under ``submitted`` into ``out``; return the grades rows."""
+                nbgrader_db: Path | None = None, notebooks: bool = True) -> list[dict]:
+    """Grade every submission under ``submitted`` into ``out``; return the grades rows.
+
+    Lesson notebooks handed in beside the DAGs are autograded with nbgrader unless ``notebooks``
+    is False or an existing gradebook (``nbgrader_db``) is given to merge from.
+    """
     config = config or GradeConfig.from_env()
     jobs = jobs or os.cpu_count() or 2
     subs = find_submissions(submitted)
@@ -193,6 +198,8 @@ def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: Gra
                 store_report(out, sub.student, sub.exercise, report, digest)
                 progress.update(sub, report)
     progress.close()
+    if nbgrader_db is None and notebooks:
+        nbgrader_db = autograde_notebooks(submitted, out)
     return write_tables(out, subs, nbgrader_db)
 
 
@@ -221,6 +228,60 @@ def write_tables(out: Path, subs: Iterable[Submission], nbgrader_db: Path | None
     _write_csv(out / "gradebook.csv",
                ["student", *exercises, *[f"notebook:{n}" for n in notebooks], "total"], book)
     return rows
+
+
+def notebook_submissions(submitted: Path, assignment: str) -> dict[str, list[Path]]:
+    """Student -> the lesson notebooks they handed in under ``<student>/<assignment>/``."""
+    found = {}
+    for student in sorted(p for p in submitted.iterdir() if p.is_dir()):
+        notebooks = sorted((student / assignment).glob("*.ipynb"))
+        if notebooks:
+            found[student.name] = notebooks
+    return found
+
+
+def autograde_notebooks(submitted: Path, out: Path, timeout: float = 600.0) -> Path | None:
+    """Run `nbgrader autograde` on the handed-in lesson notebooks; return the gradebook.
+
+    The notebooks drive a live Airflow, so a lab is started for the class (in OUT) and stopped
+    afterwards. nbgrader restores the hidden tests and locked cells from the course's own source.
+    """
+    from course import engine
+    from course.paths import HOME_ENV, REPO_ROOT, LabPaths
+    from course.release import ASSIGNMENT
+
+    handed_in = notebook_submissions(submitted, ASSIGNMENT)
+    if not handed_in:
+        return None
+    course = out / "nbgrader"
+    db = course / "gradebook.db"
+    source = course / "source" / ASSIGNMENT
+    source.mkdir(parents=True, exist_ok=True)
+    for nb in (REPO_ROOT / "notebooks").glob("*.ipynb"):
+        shutil.copy(nb, source / nb.name)
+    for student, notebooks in handed_in.items():
+        target = course / "submitted" / student / ASSIGNMENT
+        target.mkdir(parents=True, exist_ok=True)
+        for nb in notebooks:
+            shutil.copy(nb, target / nb.name)
+    lab = LabPaths.default(course / "lab")
+    env = {**os.environ, HOME_ENV: str(lab.home),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    common = [f"--course-dir={course}", f"--db=sqlite:///{db}",
+              f"--NbGrader.config_file={REPO_ROOT / 'course' / 'nbgrader_config.py'}"]
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    engine.start(lab, progress=lambda *_: None)
+    try:
+        for step in (["generate_assignment", ASSIGNMENT, "--force", "--create"],
+                     ["autograde", ASSIGNMENT, "--create", f"--ExecutePreprocessor.timeout={int(timeout)}"]):
+            done = subprocess.run([nbgrader, *step, *common], cwd=course, env=env, capture_output=True,
+                                  text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"nbgrader {step[0]} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    finally:
+        engine.stop(lab, quiet=True)
+    return db
 
 
 def read_nbgrader_scores(db: Path) -> dict[str, dict[str, float]]:

@@ -128,3 +128,26 @@ def test_cli_rejects_a_folder_without_submissions(tmp_path):
                            str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2
     assert "no <student>/<exercise_id>/dag.py" in done.stderr
+
+
+def test_lesson_notebooks_are_autograded_with_nbgrader_and_merged(tmp_path):
+    from course.release import ASSIGNMENT, student_notebooks
+
+    student_versions = student_notebooks(ROOT, tmp_path / "release")
+    handed_out = next(nb for nb in student_versions if nb.name == "00_setup.ipynb")
+    submitted = tmp_path / "submitted"
+    for student, notebook, dag in (("gus", ROOT / "notebooks/00_setup.ipynb", "solutions"),
+                                   ("hal", handed_out, "exercises")):
+        (submitted / student / ASSIGNMENT).mkdir(parents=True)
+        shutil.copy(notebook, submitted / student / ASSIGNMENT / "00_setup.ipynb")
+        (submitted / student / "ex02_parallel_regions").mkdir()
+        shutil.copy(ROOT / dag / "ex02_parallel_regions/dag.py",
+                    submitted / student / "ex02_parallel_regions/dag.py")
+    out = tmp_path / "out"
+    grade_class(submitted, out, jobs=2, config=FAST)
+    with open(out / "gradebook.csv", newline="") as f:
+        book = {r["student"]: r for r in csv.DictReader(f)}
+    assert float(book["gus"]["notebook:00_setup"]) > 0
+    assert float(book["hal"]["notebook:00_setup"]) == 0
+    assert float(book["gus"]["total"]) == pytest.approx(
+        float(book["gus"]["ex02_parallel_regions"]) + float(book["gus"]["notebook:00_setup"]))
