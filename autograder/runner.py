@@ -90,12 +90,15 @@ def template_db(config: GradeConfig) -> Path:
     return db
 
 
+def _set_limits(cpu_seconds: int, memory_bytes: int, file_bytes: int) -> None:
+    """Resource limits of a child that runs learner code (CPU time, address space, file size)."""
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+
+
 def _limits(config: GradeConfig):
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CPU, (config.cpu_seconds, config.cpu_seconds + 5))
-        resource.setrlimit(resource.RLIMIT_AS, (config.memory_bytes, config.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (config.file_bytes, config.file_bytes))
-    return apply
+    return lambda: _set_limits(config.cpu_seconds, config.memory_bytes, config.file_bytes)
 
 
 def syntax_facts(facts: Facts) -> None:
@@ -541,10 +544,7 @@ def _forked_child(request: dict) -> None:
     """In a child of the fork server: become a sandboxed grading child, then run the submission."""
     try:
         os.setsid()
-        cpu, memory, size = request["limits"]
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        _set_limits(*request["limits"])
         out = os.open(Path(request["home"]) / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         os.dup2(out, 1)
         os.dup2(out, 2)
