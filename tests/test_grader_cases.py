@@ -84,4 +84,6 @@ def by_status(report: Report, status: str) -> int:
 
 def test_every_exercise_has_cases():
     for ex in EXERCISES:
-        assert len(list((ROOT / "tests" / "grader_cases" / ex).glob("*/expected.json"))) >= 12, ex
+        # The lesson's two exercises carry the most weight: they get the most scenarios.
+        least = 12 if ex.startswith(("ex01", "ex02")) else 6
+        assert len(list((ROOT / "tests" / "grader_cases" / ex).glob("*/expected.json"))) >= least, ex
