@@ -143,6 +143,8 @@ def write_config(paths: LabPaths, port: int, smtp_port: int, log_ports: tuple[in
 # Written by `python -m course airflow start`; edits are replaced at the next start.
 [core]
 dags_folder = {paths.dags}
+# Enough frames to reach the learner's own line in import errors.
+dagbag_import_error_traceback_depth = 10
 load_examples = False
 parallelism = 4
 max_active_tasks_per_dag = 4
@@ -258,6 +260,17 @@ def health(port: int, timeout: float = 3.0) -> dict[str, str] | None:
     return {name: (body.get(name) or {}).get("status") or "unknown" for name in COMPONENTS}
 
 
+def _answers_as_this_lab(paths: LabPaths, port: int) -> bool:
+    """The api-server on ``port`` accepts this lab's admin password (and so is this lab's)."""
+    try:
+        password = json.loads(paths.password_file.read_text())["admin"]
+        reply = httpx.post(f"http://127.0.0.1:{port}/auth/token",
+                           json={"username": "admin", "password": password}, timeout=5)
+    except (OSError, ValueError, KeyError, httpx.HTTPError):
+        return False
+    return reply.status_code in (200, 201)
+
+
 def smtp_alive(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(1)
@@ -351,6 +364,11 @@ def start(paths: LabPaths | None = None, timeout: float = START_TIMEOUT,
                            + paths.smtp_log.read_text(errors="replace")[-2000:])
         comps = health(port)
         if comps and all(v == "healthy" for v in comps.values()) and smtp_alive(smtp_port):
+            if not _answers_as_this_lab(paths, port):
+                stop(paths, quiet=True)
+                raise LabError(f"Port {port} is answered by another Airflow (another lab or a "
+                               "server started meanwhile). Stop it, or run `python -m course "
+                               "airflow start` again to pick another port.")
             return status(paths)
         time.sleep(0.5)
 

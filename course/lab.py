@@ -152,10 +152,19 @@ def log_to_text(content: Any) -> str:
             continue  # CI-style fold markers and the list of log sources: noise in a notebook
         level = (record.get("level") or "").upper()
         when = (record.get("timestamp") or "")[11:19]
-        if record.get("error_detail"):
-            event += "\n" + json.dumps(record["error_detail"], indent=1)[:2000]
+        for detail in record.get("error_detail") or []:
+            event += "\n" + _traceback_text(detail)
         lines.append(" ".join(part for part in (when, level, "-" if level else "", event) if part))
     return "\n".join(lines)
+
+
+def _traceback_text(detail: dict) -> str:
+    """An exception from a structured log as a short traceback of the DAG file's own frames."""
+    frames = [f for f in detail.get("frames", []) if "site-packages" not in f.get("filename", "")]
+    text = ["Traceback (your code):"] if frames else []
+    text += [f'  File "{f["filename"]}", line {f["lineno"]}, in {f["name"]}' for f in frames]
+    text.append(f"{detail.get('exc_type', 'Exception')}: {detail.get('exc_value', '')}")
+    return "\n".join(text)
 
 
 def admin_password(paths: LabPaths | None = None) -> str:
@@ -235,12 +244,17 @@ def deploy_dag(filename: str, source: str | Path | None = None, timeout: float =
 
 
 def describe_import_error(stack_trace: str, target: Path) -> str:
-    """The last line of Airflow's traceback plus the line of the learner's file it points at."""
+    """The error of Airflow's traceback plus the line of the learner's file it points at.
+
+    Only a frame in the learner's own file gives a line number: Airflow-internal lines would point
+    at the wrong place.
+    """
     lines = [line for line in stack_trace.strip().splitlines() if line.strip()]
-    summary = lines[-1] if lines else "unknown error"
+    error = next((i for i in range(len(lines) - 1, -1, -1)
+                  if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Warning)\b", lines[i])), None)
+    summary = " ".join(line.strip() for line in lines[error:]) if error is not None else (
+        lines[-1] if lines else "unknown error")
     where = re.findall(rf'File "[^"]*{re.escape(target.name)}", line (\d+)', stack_trace)
-    if not where:
-        where = re.findall(r"line (\d+)", stack_trace)
     location = f"{target.name}, line {where[-1]}" if where else target.name
     return f"{summary} ({location}). Fix the file and deploy it again.\n\n{stack_trace}"
 

@@ -1,0 +1,107 @@
+"""Exercise 3: the lesson's hello_world DAG — three BashOperator tasks in a row, daily."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from dateutil import parser as dateparser
+
+from autograder.checks import check
+from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms,
+                               tasks_succeeded)
+from autograder.exercises import Exercise
+from autograder.facts import Facts
+from autograder.values import describe_value
+
+TASKS = ("say_hello", "print_date", "sleep_5_seconds")
+HELLO = "Hello from Airflow!"
+
+
+def is_bash(operator: str) -> bool:
+    """BashOperator itself, a subclass named like it, or the operator behind ``@task.bash``."""
+    return "Bash" in operator
+
+
+@check("structure.bash", title="Every task is a BashOperator", points=1, needs=["structure.tasks"],
+       hint="from airflow.providers.standard.operators.bash import BashOperator, then "
+            "BashOperator(task_id=\"say_hello\", bash_command='echo \"Hello from Airflow!\"').")
+def bash_tasks(facts: Facts) -> None:
+    wrong = [f"`{t}` is a {facts.dag.tasks[t].operator}" for t in TASKS
+             if not is_bash(facts.dag.tasks[t].operator)]
+    assert not wrong, (f"{'; '.join(wrong)}. This exercise is about shell commands: make each task "
+                       "a BashOperator (or a `@task.bash` function that returns the command).")
+
+
+@check("settings.default_args", title="default_args give every task 3 retries, 5 minutes apart",
+       points=1, needs=["structure.tasks"],
+       hint="default_args={'retries': 3, 'retry_delay': timedelta(minutes=5)} in DAG(...), with "
+            "`from datetime import timedelta`.")
+def default_args(facts: Facts) -> None:
+    wrong = []
+    for task_id in TASKS:
+        t = facts.dag.tasks[task_id]
+        if t.retries != 3:
+            wrong.append(f"`{task_id}` has retries={t.retries}")
+        if t.retry_delay_s != 300:
+            wrong.append(f"`{task_id}` has retry_delay={(t.retry_delay_s or 0) / 60:g} min")
+    assert not wrong, ("; ".join(wrong) + ". Like the lesson, pass default_args to the DAG so that "
+                       "every task gets retries=3 and a 5-minute retry_delay.")
+
+
+@check("run.say_hello", title="say_hello prints \"Hello from Airflow!\"", points=2,
+       needs=["run.tasks_succeeded"],
+       hint="bash_command='echo \"Hello from Airflow!\"': the double quotes keep the words together.")
+def says_hello(facts: Facts) -> str:
+    got = facts.run.xcoms.get("say_hello")
+    assert got is not None, (
+        "`say_hello` pushed no XCom. A BashOperator keeps the last line its command prints as its "
+        "XCom: make the command `echo` the greeting (and leave do_xcom_push at its default, True).")
+    text = str(got).strip()
+    if text.lower().strip("'\" .!") == HELLO.lower().strip("!"):
+        detail = " Only capitals, quotes or punctuation differ: copy the text exactly."
+    else:
+        detail = ""
+    assert text == HELLO, (f"`say_hello` printed {text!r} as its last line; the exercise asks for "
+                           f"exactly {HELLO!r}.{detail}")
+    return f"`say_hello` printed {HELLO!r}."
+
+
+def _looks_like_a_date(text: str) -> bool:
+    if text.isdigit():
+        return len(text) >= 9  # `date +%s`: seconds since 1970
+    if re.search(r"\d{1,2}:\d\d", text) and re.search(r"\b\d{4}\b", text):
+        return True  # `date` in any language: a time of day and a year
+    try:
+        dateparser.parse(text)
+    except (ValueError, OverflowError):
+        return False
+    return any(c.isdigit() for c in text)
+
+
+@check("run.print_date", title="print_date prints the date", points=1, needs=["run.tasks_succeeded"],
+       hint="bash_command=\"date\" runs the `date` program; `echo date` would print the word.")
+def prints_date(facts: Facts) -> str:
+    got = facts.run.xcoms.get("print_date")
+    text = "" if got is None else str(got).strip()
+    assert text, ("`print_date` printed nothing (its XCom is "
+                  f"{describe_value(got)}). Run the `date` command: bash_command=\"date\".")
+    assert _looks_like_a_date(text), (
+        f"`print_date` printed {text!r} as its last line, which is not a date. Its command must run "
+        "`date` (and print nothing after it: Airflow keeps the last line).")
+    return f"`print_date` printed {text!r}."
+
+
+EXERCISE = Exercise(
+    id="ex03_first_dag",
+    title="Exercise 3: your first DAG",
+    dag_id="hello_world",
+    tasks=frozenset(TASKS),
+    edges=frozenset(zip(TASKS, TASKS[1:], strict=False)),
+    schedule="@daily",
+    schedule_text="every day at 00:00 UTC (@daily)",
+    start_date=date(2023, 10, 1),
+    catchup=False,
+    checks=(*COMMON_HEAD, bash_tasks, *COMMON_SCHEDULE, default_args, tasks_succeeded, says_hello,
+            prints_date, airflow3_idioms),
+)

@@ -1,0 +1,145 @@
+"""Exercise 4: one DAG, three operators — Bash with a templated env, Python from a CSV, email."""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from autograder.checks import check
+from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms,
+                               tasks_succeeded)
+from autograder.exercises import Exercise
+from autograder.facts import Facts
+from autograder.runner import RUN_DATE
+from autograder.values import close, describe_value
+
+TASKS = ("print_run_date", "total_revenue", "send_summary")
+KINDS = {"print_run_date": ("Bash", "a BashOperator"),
+         "total_revenue": ("Python", "a PythonOperator (or a @task function)"),
+         "send_summary": ("Email", "an EmailOperator")}
+RUN_DS = datetime.fromisoformat(RUN_DATE).date().isoformat()
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def expected_from(data: Path) -> dict[str, Any]:
+    """The total of the hidden orders' amounts, rounded to cents."""
+    with open(data / "orders.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    total = sum((Decimal(r["amount"]) for r in rows), Decimal(0))
+    return {"revenue": float(total.quantize(Decimal("0.01"))), "orders": len(rows)}
+
+
+@check("structure.operators", title="Each task uses the operator asked for", points=1,
+       needs=["structure.tasks"],
+       hint="BashOperator and PythonOperator come from airflow.providers.standard.operators.bash|python, "
+            "EmailOperator from airflow.providers.smtp.operators.smtp.")
+def operators(facts: Facts) -> None:
+    wrong = [f"`{t}` is a {facts.dag.tasks[t].operator}, the exercise asks for {name}"
+             for t, (kind, name) in KINDS.items() if kind not in facts.dag.tasks[t].operator]
+    assert not wrong, "; ".join(wrong) + "."
+
+
+def _clock_dates() -> set[str]:
+    now = datetime.now(timezone.utc)
+    return {(now + timedelta(days=d)).date().isoformat() for d in (-1, 0, 1)}
+
+
+@check("run.run_date", title="print_run_date prints the run's date from $RUN_DATE", points=2,
+       needs=["run.tasks_succeeded"],
+       hint="BashOperator(..., bash_command='echo \"Processing date: $RUN_DATE\"', "
+            "env={\"RUN_DATE\": \"{{ ds }}\"}).")
+def run_date(facts: Facts) -> str:
+    got = facts.run.xcoms.get("print_run_date")
+    text = "" if got is None else str(got).strip()
+    assert text, ("`print_run_date` printed nothing (its XCom is "
+                  f"{describe_value(got)}): echo the date, `echo \"Processing date: $RUN_DATE\"`.")
+    if RUN_DS in text:
+        return f"`print_run_date` printed {text!r}: the date of the graded run."
+    if "$RUN_DATE" in text:
+        why = ("bash printed `$RUN_DATE` as it is: single quotes stop bash from expanding variables, "
+               "write the command with double quotes around the text")
+    elif "{{" in text:
+        why = ("the template was not rendered: put `{{ ds }}` in `env` or `bash_command`, which "
+               "Airflow renders")
+    elif any(day in text for day in _clock_dates()):
+        why = ("that is today's date from the clock, not the date of the run. A run keeps its date "
+               "even when it runs late or is re-run: read it from the template `{{ ds }}`")
+    elif text.rstrip().endswith(":"):
+        why = ("$RUN_DATE was empty: set it with env={\"RUN_DATE\": \"{{ ds }}\"} on the "
+               "BashOperator")
+    else:
+        why = "the output must contain the run's date, from env={\"RUN_DATE\": \"{{ ds }}\"}"
+    raise AssertionError(f"`print_run_date` printed {text!r}; the graded run is for {RUN_DS}: {why}.")
+
+
+def _explain_revenue(got: Any, want: dict) -> str:
+    if close(got, want["orders"], 0):
+        return " That is the number of orders, not the sum of their amounts."
+    return ""
+
+
+@check("run.output", title="total_revenue returns the sum of the amounts for the grading data",
+       points=2, needs=["run.tasks_succeeded"],
+       hint="Read the file with csv.DictReader (some customer names contain a comma), convert each "
+            "amount with float(...), and return round(sum(amounts), 2).")
+def revenue(facts: Facts) -> str:
+    got = facts.run.xcoms.get("total_revenue")
+    want = facts.expected
+    assert got is not None, ("`total_revenue` returned nothing: `return` the total so that it is "
+                             "stored as its XCom and the email can pull it.")
+    assert close(got, want["revenue"]), (
+        f"On the grading data ({want['orders']} orders, other than your sample), `total_revenue` "
+        f"returned {describe_value(got)}; expected {want['revenue']}."
+        + _explain_revenue(got, want))
+    return f"Revenue {want['revenue']} over {want['orders']} orders."
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(n) for n in NUMBER.findall(re.sub(r"(?<=\d),(?=\d{3})", "", text))]
+
+
+@check("run.email", title="An email to the team shows the revenue in its subject", points=2,
+       needs=["import.dag_id"],
+       hint="subject=\"Revenue for {{ ds }}: {{ ti.xcom_pull(task_ids='total_revenue') }}\" — "
+            "the subject of an EmailOperator is a template.")
+def email(facts: Facts) -> str:
+    to, want = facts.exercise.email_to, facts.expected["revenue"]
+    mails = facts.mails
+    stopped = facts.run and any(s != "success" for s in facts.run.task_states.values())
+    assert mails, "No email was sent during the run." + (
+        " The run stopped before the email task." if stopped else "")
+    for_team = [m for m in mails if to in [r.lower() for r in m["to"]]]
+    assert for_team, (f"Emails went to {', '.join(sorted({r for m in mails for r in m['to']}))}, "
+                      f"not to {to}.")
+    subject = for_team[-1]["subject"]
+    if any(close(n, want) for n in _numbers(subject)):
+        return f"Received: {subject!r} to {to}."
+    if "None" in subject:
+        why = (" It shows None: xcom_pull found no value. Check task_ids='total_revenue' and that "
+               "total_revenue runs before send_summary.")
+    elif "{{" in subject:
+        why = " The template was not rendered."
+    else:
+        why = ""
+    raise AssertionError(f"The email to {to} has subject {subject!r}; it must show the revenue "
+                         f"of the run, {want}.{why}")
+
+
+EXERCISE = Exercise(
+    id="ex04_operators",
+    title="Exercise 4: common operators",
+    dag_id="common_operators",
+    tasks=frozenset(TASKS),
+    edges=frozenset(zip(TASKS, TASKS[1:], strict=False)),
+    schedule="0 2 * * *",
+    schedule_text="every day at 02:00 UTC",
+    start_date=date(2023, 10, 1),
+    catchup=False,
+    checks=(*COMMON_HEAD, operators, *COMMON_SCHEDULE, tasks_succeeded, run_date, revenue, email,
+            airflow3_idioms),
+    expected_from=expected_from,
+)

@@ -1,0 +1,158 @@
+"""Exercise 6: the lesson's XCom ETL — return values, a custom XCom key, a warehouse table."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from autograder.checks import check
+from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms,
+                               tasks_succeeded)
+from autograder.exercises import Exercise
+from autograder.facts import Facts
+from autograder.values import as_int, describe_value, normalize_row, row_differences
+
+COLUMNS = ("user_id", "full_name", "email")
+TABLE = "clean_users"
+TASKS = ("extract", "transform", "load")
+SHOWN = 3
+
+
+def expected_from(data: Path) -> dict[str, Any]:
+    """The hidden users, raw and as transform should return them."""
+    users = json.loads((data / "users.json").read_text(encoding="utf-8"))
+    clean = [{"user_id": u["id"], "full_name": f"{u['first_name']} {u['last_name']}",
+              "email": u["email"].lower()} for u in users]
+    return {"users": users, "clean": clean, "rows": [normalize_row(r, COLUMNS) for r in clean]}
+
+
+def _field_problems(got: list, want: list[dict]) -> list[str]:
+    """Per-user differences, matched on user_id, in the learner's terms."""
+    keys = sorted({str(k) for r in got if isinstance(r, dict) for k in r})
+    if not all(isinstance(r, dict) for r in got):
+        odd = next(r for r in got if not isinstance(r, dict))
+        return [f"each record must be a dict with keys {', '.join(COLUMNS)}; found {describe_value(odd)}"]
+    if set(COLUMNS) - {k.lower() for k in keys}:
+        return [f"the records have keys {', '.join(keys)}; expected exactly {', '.join(COLUMNS)}"]
+    by_id = {as_int({str(k).lower(): v for k, v in r.items()}.get("user_id")): r for r in got}
+    problems = []
+    for record in want:
+        mine = by_id.get(record["user_id"])
+        if mine is None:
+            problems.append(f"user_id {record['user_id']} is missing")
+            continue
+        mine = {str(k).lower(): v for k, v in mine.items()}
+        for column in ("full_name", "email"):
+            if mine.get(column) != record[column]:
+                why = " (lower-cased)" if column == "email" and str(mine.get(column)).lower() == \
+                    record[column] else ""
+                problems.append(f"user {record['user_id']}: {column} is {mine.get(column)!r}, "
+                                f"expected {record[column]!r}{why}")
+    extra = sorted(set(by_id) - {r["user_id"] for r in want}, key=str)
+    if extra:
+        problems.append(f"unexpected user_id {', '.join(map(str, extra))}")
+    return problems
+
+
+def _summary(problems: list[str]) -> str:
+    more = len(problems) - SHOWN
+    return "; ".join(problems[:SHOWN]) + (f"; and {more} more" if more > 0 else "")
+
+
+@check("run.extract", title="extract returns every record of users.json", points=1,
+       needs=["run.tasks_succeeded"],
+       hint="return json.loads(USERS_JSON.read_text()): the return value becomes extract's XCom.")
+def extracted(facts: Facts) -> str:
+    got = facts.run.xcoms.get("extract")
+    want = facts.expected["users"]
+    assert isinstance(got, list), (f"`extract` returned {describe_value(got)}; return the list of "
+                                   "records so that `transform` can pull it.")
+    ids = sorted((as_int(r.get("id")) for r in got if isinstance(r, dict)),
+                 key=lambda i: (i is None, i or 0))
+    assert ids == sorted(u["id"] for u in want), (
+        f"On the grading data, `extract` returned {len(got)} records with ids {ids[:8]}; the file "
+        f"holds {len(want)} users with ids {sorted(u['id'] for u in want)}. Read the file next to "
+        "the DAG: Path(__file__).parent / 'data' / 'users.json'.")
+    return f"{len(want)} records passed through XCom."
+
+
+@check("run.output", title="transform returns user_id, full_name and a lower-cased email", points=2,
+       needs=["run.tasks_succeeded"],
+       hint="{'user_id': r['id'], 'full_name': f\"{r['first_name']} {r['last_name']}\", "
+            "'email': r['email'].lower()} for each record.")
+def transformed(facts: Facts) -> str:
+    got = facts.run.xcoms.get("transform")
+    want = facts.expected["clean"]
+    assert isinstance(got, list), (f"`transform` returned {describe_value(got)}; return a list of "
+                                   "dicts so that `load` can pull it.")
+    problems = _field_problems(got, want)
+    if not problems and len(got) != len(want):
+        problems.append(f"{len(got)} records instead of {len(want)}: some appear twice")
+    assert not problems, f"On the grading data, transform: {_summary(problems)}."
+    return f"{len(want)} users transformed."
+
+
+@check("run.xcom_key", title="load pushes the XCom `loaded_count`", points=2,
+       needs=["run.tasks_succeeded"],
+       hint="In load: ti.xcom_push(key=\"loaded_count\", value=len(users)).")
+def loaded_count(facts: Facts) -> str:
+    keys = facts.run.xcom_keys
+    want = len(facts.expected["clean"])
+    mine = keys.get("load", {})
+    if "loaded_count" not in mine:
+        elsewhere = [t for t, k in keys.items() if "loaded_count" in k]
+        found = ", ".join(f"`{k}`" for k in sorted(mine)) or "no XCom at all"
+        if elsewhere:
+            fix = (f" `loaded_count` was pushed by {', '.join(f'`{t}`' for t in elsewhere)}: push it "
+                   "from `load`, after the rows are written.")
+        elif set(mine) - {"return_value"}:
+            fix = " The key must be exactly `loaded_count`: ti.xcom_push(key=\"loaded_count\", value=...)."
+        else:
+            fix = (" Push it with ti.xcom_push(key=\"loaded_count\", value=...): a return value is "
+                   "stored under the key `return_value`.")
+        raise AssertionError(f"`load` pushed {found}, not `loaded_count`.{fix}")
+    got = mine["loaded_count"]
+    assert as_int(got) == want, (f"`load` pushed loaded_count={describe_value(got)}; it loaded "
+                                 f"{want} users on the grading data, so loaded_count must be {want}.")
+    return f"loaded_count = {want}."
+
+
+@check("run.warehouse", title=f"Table `{TABLE}` in the warehouse holds exactly those users", points=2,
+       needs=["run.tasks_succeeded"],
+       hint="hook = BaseHook.get_connection('warehouse').get_hook(); hook.run('CREATE TABLE IF NOT "
+            f"EXISTS {TABLE} (...)'); hook.insert_rows('{TABLE}', rows, target_fields=[...]) — "
+            "parameters, not f-strings, so that O'Brien cannot break the SQL.")
+def warehouse(facts: Facts) -> str:
+    assert facts.warehouse_error is None, (
+        f"After the run, {facts.warehouse_error}. `load` must write into table `{TABLE}` of the "
+        "database behind the Airflow connection `warehouse`.")
+    rows = facts.warehouse_rows or []
+    columns = sorted({str(k).lower() for r in rows for k in r})
+    assert not set(COLUMNS) - set(columns) or not rows, (
+        f"Table `{TABLE}` has columns {', '.join(columns)}; the exercise asks for "
+        f"{', '.join(COLUMNS)}.")
+    missing, extra = row_differences(rows, facts.expected["rows"], COLUMNS)
+    shown = [f"missing {r}" for r in missing[:SHOWN]] + [f"unexpected {r}" for r in extra[:SHOWN]]
+    assert not missing and not extra, (
+        f"Table `{TABLE}` holds {len(rows)} rows, expected {len(facts.expected['rows'])}: "
+        + "; ".join(shown) + ".")
+    return f"{len(rows)} rows in `{TABLE}`."
+
+
+EXERCISE = Exercise(
+    id="ex06_xcom_etl",
+    title="Exercise 6: passing data with XCom",
+    dag_id="xcom_etl",
+    tasks=frozenset(TASKS),
+    edges=frozenset(zip(TASKS, TASKS[1:], strict=False)),
+    schedule="@daily",
+    schedule_text="every day at 00:00 UTC (@daily)",
+    start_date=date(2023, 10, 1),
+    catchup=False,
+    checks=(*COMMON_HEAD, *COMMON_SCHEDULE, tasks_succeeded, extracted, transformed, loaded_count,
+            warehouse, airflow3_idioms),
+    expected_from=expected_from,
+    warehouse_table=TABLE,
+)

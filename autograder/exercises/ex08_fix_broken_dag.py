@@ -1,0 +1,88 @@
+"""Exercise 8: debug an Airflow 2 DAG — removed arguments, a context key, a template, an edge."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from autograder.checks import check
+from autograder.common import COMMON_HEAD, COMMON_SCHEDULE, tasks_succeeded
+from autograder.exercises import Exercise
+from autograder.facts import Facts
+from autograder.runner import RUN_DATE
+from autograder.values import as_int, describe_value
+
+TASKS = ("extract", "transform", "report", "announce")
+RUN_DS = datetime.fromisoformat(RUN_DATE).date().isoformat()
+
+
+def expected_from(data: Path) -> dict[str, Any]:
+    """The report the hidden events should produce on the graded run's date."""
+    with open(data / "events.csv", newline="") as f:
+        counts = dict(Counter(row["action"] for row in csv.DictReader(f)))
+    return {"report": {"date": RUN_DS, "events": sum(counts.values()), "by_action": counts}}
+
+
+@check("run.output", title="report returns the day's summary for the grading data", points=2,
+       needs=["run.tasks_succeeded"],
+       hint="report returns {'date': <the run's date, YYYY-MM-DD>, 'events': <number of events>, "
+            "'by_action': <transform's counts>}.")
+def report(facts: Facts) -> str:
+    want = facts.expected["report"]
+    got = facts.run.xcoms.get("report")
+    assert isinstance(got, dict), (f"`report` returned {describe_value(got)}; it must return the "
+                                   "summary dict, as the starter's report did.")
+    problems = []
+    if str(got.get("date")) != want["date"]:
+        problems.append(f"'date' is {got.get('date')!r}, expected {want['date']!r}: the run's logical "
+                        "date, not today's")
+    if as_int(got.get("events")) != want["events"]:
+        problems.append(f"'events' is {got.get('events')!r}, expected {want['events']}")
+    counts = got.get("by_action")
+    if not isinstance(counts, dict) or {k: as_int(v) for k, v in counts.items()} != want["by_action"]:
+        problems.append(f"'by_action' is {describe_value(counts)}, expected {want['by_action']}")
+    assert not problems, "On the grading data, report's summary: " + "; ".join(problems) + "."
+    return f"Report for {want['date']}: {want['events']} events."
+
+
+@check("run.announce", title="announce names the run's date", points=1, needs=["run.tasks_succeeded"],
+       hint="In a template, the run's date is {{ ds }} (YYYY-MM-DD) or {{ logical_date }}.")
+def announce(facts: Facts) -> str:
+    got = facts.run.xcoms.get("announce")
+    text = "" if got is None else str(got).strip()
+    assert RUN_DS in text, (f"`announce` printed {text!r}; for the graded run it must name the date "
+                            f"{RUN_DS}, e.g. 'Event report for {RUN_DS} is ready'.")
+    return f"`announce` printed {text!r}."
+
+
+@check("fix.airflow3_idioms", title="No Airflow 2 idioms are left", points=1, needs=["file.parses"],
+       hint="Import from airflow.sdk (DAG) and from the providers: "
+            "airflow.providers.standard.operators.bash|python.")
+def no_airflow2_idioms(facts: Facts) -> str:
+    found = facts.airflow2_idioms
+    by_message: dict[str, list[int]] = {}
+    for finding in found:
+        by_message.setdefault(finding["message"].rstrip("."), []).append(finding["line"])
+    lines = [f"line{'s' if len(at) > 1 else ''} {', '.join(map(str, sorted(set(at))))}: {message}"
+             for message, at in by_message.items()]
+    assert not found, ("Airflow 2 idioms are still in the file (ruff AIR3): " + "; ".join(lines)
+                       + ". They log deprecation warnings today and break when the shims go.")
+    return "Only Airflow 3 imports and arguments."
+
+
+EXERCISE = Exercise(
+    id="ex08_fix_broken_dag",
+    title="Exercise 8: fix a broken DAG",
+    dag_id="event_report",
+    tasks=frozenset(TASKS),
+    edges=frozenset(zip(TASKS, TASKS[1:], strict=False)),
+    schedule="30 8 * * 1-5",
+    schedule_text="at 08:30 UTC, Monday to Friday",
+    start_date=date(2023, 10, 1),
+    catchup=False,
+    checks=(*COMMON_HEAD, *COMMON_SCHEDULE, tasks_succeeded, report, announce, no_airflow2_idioms),
+    expected_from=expected_from,
+)
