@@ -21,8 +21,8 @@ import warnings
 warnings.warn("a learner's own warning", UserWarning, stacklevel=1)
 print("ERROR: this line on stderr is only noise", file=sys.stderr)
 
-from airflow.providers.smtp.operators.smtp import EmailOperator
-from airflow.sdk import dag, task
+from airflow.providers.smtp.operators.smtp import EmailOperator  # noqa: E402
+from airflow.sdk import dag, task  # noqa: E402
 
 # Relative to this file, so the DAG finds its data wherever the folder is deployed.
 SALES_CSV = Path(__file__).parent / "data" / "sales.csv"
