@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 
-.PHONY: help setup lab test test-notebooks test-fast lint grade release airflow-start airflow-stop airflow-status mail reset lock benchmark
+.PHONY: help setup lab test test-notebooks test-browser test-fast lint grade release airflow-start airflow-stop airflow-status mail reset lock benchmark
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,9 @@ test: setup ## Run the whole test suite, slow tests included
 
 test-notebooks: setup ## Run every lesson notebook top to bottom against a fresh lab
 	@$(PY) -m pytest tests/test_notebooks.py -v --durations=0
+
+test-browser: setup ## Check JupyterLab and the Airflow UI in headless Chromium (screenshots in test-artifacts/browser/)
+	@$(PY) -m pytest -m browser
 
 test-fast: setup ## Run the tests that need no running services
 	@$(PY) -m pytest -m "not slow"

@@ -62,7 +62,9 @@ def _lab(args: argparse.Namespace, paths: LabPaths) -> int:
         status = engine.start(paths, timeout=args.timeout)
         env = engine.airflow_env(paths)
         env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-        # nbgrader's JupyterLab extensions read the course's settings from course/nbgrader_config.py.
+        # nbgrader's JupyterLab extensions read the course's settings from course/nbgrader_config.py;
+        # its assignment list needs the exchange folder named there.
+        (paths.root / ".cache" / "nbgrader" / "exchange").mkdir(parents=True, exist_ok=True)
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
             filter(None, [str(paths.root / "course"), env.get("JUPYTER_CONFIG_PATH")]))
         argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
