@@ -49,7 +49,8 @@ def bare_once(exercise, sink: MailSink) -> float:
         dags.mkdir(parents=True)
         shutil.copy(template_db(GradeConfig()), home / "airflow.db")
         shutil.copy(ROOT / "solutions" / exercise.id / "dag.py", dags / "dag.py")
-        shutil.copytree(exercise.hidden_data, dags / "data")
+        if exercise.grading_data.exists():
+            shutil.copytree(exercise.grading_data, dags / "data")
         env = child_env(home, dags, dict([
             conn_env("warehouse", {"conn_type": "sqlite", "host": str(Path(tmp) / "wh.db")}),
             conn_env("smtp_default", sink.connection())]))
