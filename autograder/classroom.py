@@ -80,6 +80,27 @@ def content_hash(sub: Submission, fingerprint: str) -> str:
     return hashlib.sha256(sub.path.read_bytes() + fingerprint.encode()).hexdigest()[:16]
 
 
+def pending(subs: list[Submission], out: Path) -> tuple[list[tuple[Submission, str]],
+                                                       list[tuple[Submission, dict]]]:
+    """Split submissions into (to grade, with their content hash) and (unchanged, with the stored
+    report): a report is current when it was made from the same file by the same checks and data."""
+    fingerprints: dict[str, str] = {}
+    todo, unchanged = [], []
+    for sub in subs:
+        if sub.exercise.id not in fingerprints:
+            fingerprints[sub.exercise.id] = grader_fingerprint(sub.exercise)
+        digest = content_hash(sub, fingerprints[sub.exercise.id])
+        try:
+            stored = json.loads((out / "reports" / sub.student / f"{sub.exercise.id}.json").read_text())
+        except (OSError, ValueError):
+            stored = {}
+        if stored.get("content_hash") == digest:
+            unchanged.append((sub, stored))
+        else:
+            todo.append((sub, digest))
+    return todo, unchanged
+
+
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -167,22 +188,12 @@ def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: Gra
     config = config or GradeConfig.from_env()
     jobs = jobs or os.cpu_count() or 2
     subs = find_submissions(submitted)
-    fingerprints = {ex_id: grader_fingerprint(ex) for ex_id, ex in all_exercises().items()}
     progress = Progress(len(subs))
-    todo = []
-    for sub in subs:
-        digest = content_hash(sub, fingerprints[sub.exercise.id])
-        stored = out / "reports" / sub.student / f"{sub.exercise.id}.json"
-        try:
-            data = json.loads(stored.read_text())
-        except (OSError, ValueError):
-            data = {}
-        if data.get("content_hash") == digest:
-            _write_atomic(out / "feedback" / sub.student / f"{sub.exercise.id}.md",
-                          feedback_markdown(_report_from_json(data), sub.exercise))
-            progress.update(sub, None, skipped=True)
-            continue
-        todo.append((sub, digest))
+    todo, unchanged = pending(subs, out)
+    for sub, data in unchanged:
+        _write_atomic(out / "feedback" / sub.student / f"{sub.exercise.id}.md",
+                      feedback_markdown(_report_from_json(data), sub.exercise))
+        progress.update(sub, None, skipped=True)
     if todo:
         with WarmServer(config) as server, ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(grade, sub.exercise, sub.path, config, server): (sub, digest)

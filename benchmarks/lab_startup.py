@@ -80,11 +80,10 @@ def run_plain_standalone(home: Path, settle: float) -> tuple[float, int]:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        for leftover in psutil.process_iter():
+        for leftover in engine.lab_processes(LabPaths.default(home)):
             try:
-                if leftover.environ().get("AIRFLOW_HOME") == str(home):
-                    leftover.kill()
-            except (psutil.Error, OSError):
+                leftover.kill()
+            except psutil.Error:
                 pass
 
 

@@ -260,13 +260,21 @@ def health(port: int, timeout: float = 3.0) -> dict[str, str] | None:
     return {name: (body.get(name) or {}).get("status") or "unknown" for name in COMPONENTS}
 
 
+def admin_password(paths: LabPaths) -> str:
+    """The admin password that `airflow standalone` generated for this lab."""
+    try:
+        return json.loads(paths.password_file.read_text())["admin"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise LabError(f"No admin password in {paths.password_file} yet: start the lab first "
+                       "(`lab.start()` or `make airflow-start`).") from exc
+
+
 def _answers_as_this_lab(paths: LabPaths, port: int) -> bool:
     """The api-server on ``port`` accepts this lab's admin password (and so is this lab's)."""
     try:
-        password = json.loads(paths.password_file.read_text())["admin"]
-        reply = httpx.post(f"http://127.0.0.1:{port}/auth/token",
-                           json={"username": "admin", "password": password}, timeout=5)
-    except (OSError, ValueError, KeyError, httpx.HTTPError):
+        reply = httpx.post(f"http://127.0.0.1:{port}/auth/token", timeout=5,
+                           json={"username": "admin", "password": admin_password(paths)})
+    except (LabError, httpx.HTTPError):
         return False
     return reply.status_code in (200, 201)
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import datetime, timezone
@@ -169,12 +168,7 @@ def _traceback_text(detail: dict) -> str:
 
 def admin_password(paths: LabPaths | None = None) -> str:
     """The admin password that `airflow standalone` generated for this lab."""
-    paths = paths or LabPaths.default()
-    try:
-        return json.loads(paths.password_file.read_text())["admin"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise RuntimeError(f"No admin password in {paths.password_file} yet: start the lab first "
-                           "(`lab.start()`).") from exc
+    return engine.admin_password(paths or LabPaths.default())
 
 
 # --- module-level helpers for notebooks ---------------------------------------------------

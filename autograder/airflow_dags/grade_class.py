@@ -35,26 +35,17 @@ def grade_class():
     @task
     def list_submissions(params: dict) -> list[dict]:
         """The submissions whose graded report is missing or out of date."""
-        import json
         from pathlib import Path
 
-        from autograder.classroom import content_hash, find_submissions, grader_fingerprint
+        from autograder.classroom import find_submissions, pending
 
         submitted, out = Path(params["submitted"]), Path(params["out"])
         if not submitted.is_dir():
             raise ValueError(f"submitted={submitted} is not a folder: trigger the DAG with "
                              '{"submitted": "/path/to/submitted", "out": "/path/to/out"}')
-        todo = []
-        for sub in find_submissions(submitted):
-            digest = content_hash(sub, grader_fingerprint(sub.exercise))
-            stored = out / "reports" / sub.student / f"{sub.exercise.id}.json"
-            try:
-                if json.loads(stored.read_text()).get("content_hash") == digest:
-                    continue
-            except (OSError, ValueError):
-                pass
-            todo.append({"student": sub.student, "exercise": sub.exercise.id, "path": str(sub.path),
-                         "hash": digest})
+        todo, _ = pending(find_submissions(submitted), out)
+        todo = [{"student": sub.student, "exercise": sub.exercise.id, "path": str(sub.path),
+                 "hash": digest} for sub, digest in todo]
         return todo
 
     @task(map_index_template="{{ task.op_kwargs['submission']['student'] }}/"
