@@ -206,16 +206,19 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[
 
 
 def lab_processes(paths: LabPaths) -> list[psutil.Process]:
-    """Every process whose environment points at this lab's Airflow home."""
+    """Every live process whose environment points at this lab's Airflow home.
+
+    Each process carries a snapshot taken while it was alive: ``proc.info["cmdline"]`` (a list of
+    words) and ``proc.info["status"]``. Read those rather than calling ``proc.cmdline()``: short-lived
+    processes (a DAG file being parsed, a task) may end between this call and the next.
+    """
     found = []
-    for proc in psutil.process_iter():
-        if proc.pid == os.getpid():
-            continue
-        try:
-            if proc.environ().get("AIRFLOW_HOME") == str(paths.home):
-                found.append(proc)
-        except (psutil.Error, OSError):
-            continue
+    for proc in psutil.process_iter(["environ", "cmdline", "status"]):
+        info = proc.info
+        if proc.pid == os.getpid() or not info["environ"] or info["cmdline"] is None:
+            continue  # ourselves, a process we may not inspect, or one that just ended
+        if info["environ"].get("AIRFLOW_HOME") == str(paths.home) and info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
     return found
 
 

@@ -13,7 +13,6 @@ import psutil
 import pytest
 
 from course import engine, lab
-from course.paths import LabPaths
 
 pytestmark = pytest.mark.slow
 
@@ -48,10 +47,6 @@ BROKEN = textwrap.dedent('''\
              schedule_interval="@daily"):
         pass
     ''')
-
-
-def _alive(paths: LabPaths) -> list[psutil.Process]:
-    return [p for p in engine.lab_processes(paths) if p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_lab_steps_around_a_taken_port(lab_home, squatted_port):
@@ -105,7 +100,7 @@ def test_cli_status_and_mail(lab_home):
 
 def test_start_recovers_after_the_scheduler_is_killed(lab_home):
     state = engine.read_state(lab_home)
-    scheduler = next(p for p in _alive(lab_home) if "scheduler" in " ".join(p.cmdline())
+    scheduler = next(p for p in engine.lab_processes(lab_home) if "scheduler" in " ".join(p.info["cmdline"])
                      and os.getpgid(p.pid) == state.airflow_pgid)
     scheduler.send_signal(signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -125,13 +120,13 @@ def test_start_recovers_after_the_whole_lab_is_killed(lab_home):
     time.sleep(0.5)
     engine.start(lab_home, progress=lambda *_: None)
     assert set(engine.status(lab_home).components.values()) == {"healthy"}
-    pgids = {os.getpgid(p.pid) for p in _alive(lab_home)}
+    pgids = {os.getpgid(p.pid) for p in engine.lab_processes(lab_home)}
     new = engine.read_state(lab_home)
     assert pgids == {new.airflow_pgid, new.smtp_pgid}, "processes of the killed lab survived"
 
 
 def test_stop_leaves_no_process_and_is_idempotent(lab_home):
     assert engine.stop(lab_home, quiet=True) is True
-    assert _alive(lab_home) == []
+    assert engine.lab_processes(lab_home) == []
     assert not engine.status(lab_home).running
     assert engine.stop(lab_home, quiet=True) is False

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import mailbox
 import socket
+import subprocess
+import sys
+import time
 import tomllib
 from email.message import EmailMessage
 from pathlib import Path
 
+import psutil
 import yaml
 
 from course import engine
@@ -118,3 +123,20 @@ def test_environment_yml_pins_exactly_the_lock():
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     pinned = {tuple(entry.split(";")[0].strip().split("==")) for entry in pip_section}
     assert pinned == locked
+
+
+def test_lab_processes_finds_live_ones_with_their_command_and_skips_ended_ones(tmp_path):
+    paths = LabPaths.default(tmp_path / "home")
+    env = {**os.environ, "AIRFLOW_HOME": str(paths.home)}
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"], env=env)
+    while psutil.Process(ended.pid).status() != psutil.STATUS_ZOMBIE:  # ended, not yet reaped
+        time.sleep(0.05)
+    try:
+        found = engine.lab_processes(paths)
+        assert [p.pid for p in found] == [sleeper.pid]
+        assert found[0].info["cmdline"][-1] == "import time; time.sleep(30)"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        ended.wait()
