@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from course import launcher
 from course.paths import LabPaths
 
 COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
@@ -88,6 +89,8 @@ def read_state(paths: LabPaths) -> LabState | None:
 def port_is_free(port: int) -> bool:
     """True when nothing listens on ``port`` on this machine (any address)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers do: connections of a lab that just stopped (TIME_WAIT) do not hold the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -310,7 +313,8 @@ def running_components(pgid: int) -> set[str]:
     for proc in psutil.process_iter(["cmdline", "status"]):
         if proc.info["status"] == psutil.STATUS_ZOMBIE or _pgid(proc) != pgid:
             continue
-        argv = proc.info["cmdline"] or []
+        # Words, not argv items: a process that set its title (setproctitle) has one long item.
+        argv = " ".join(proc.info["cmdline"] or []).split()
         for i, arg in enumerate(argv[:-1]):
             if arg.endswith("airflow"):
                 names.add(argv[i + 1].replace("-", "_"))
@@ -356,7 +360,14 @@ def start(paths: LabPaths | None = None, timeout: float = START_TIMEOUT,
 
     smtp = _spawn([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
                    "-c", "aiosmtpd.handlers.Mailbox", str(paths.mail_dir)], paths.smtp_log, env)
-    airflow = _spawn([str(airflow_bin()), "standalone"], paths.airflow_log, env)
+    if launcher.available():  # Airflow loaded once, its components forked from it
+        sock = launcher.socket_path(paths.home)
+        stand_in = launcher.write_stand_in(paths.home / "bin", airflow_bin(), sock)
+        env["PATH"] = f"{stand_in.parent}{os.pathsep}{env['PATH']}"
+        argv = [sys.executable, "-m", "course.launcher", str(sock)]
+    else:
+        argv = [str(airflow_bin()), "standalone"]
+    airflow = _spawn(argv, paths.airflow_log, env)
     state = LabState(port=port, smtp_port=smtp_port, airflow_pgid=airflow.pid, smtp_pgid=smtp.pid)
     paths.state_file.write_text(json.dumps(asdict(state)))
     progress(f"Starting Airflow on {state.url} (log: {paths.airflow_log}) ...")
