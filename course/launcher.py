@@ -140,6 +140,7 @@ class Launcher:
             sock.unlink()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(sock))
+        sock.chmod(0o600)  # only this user's stand-ins may ask for a fork
         self.listener.listen(16)
         self.clients: dict[int, socket.socket] = {}  # forked pid -> the stand-in waiting for it
 
@@ -213,13 +214,13 @@ class Launcher:
         conn.settimeout(10)
         try:
             body, fds = _receive(conn)
-            request = json.loads(body)
         except (OSError, ValueError) as error:
             print(f"launcher: a bad request from an `airflow` stand-in ({error}); it runs the real "
                   "command instead.", file=sys.stderr, flush=True)
             _send(conn, "exec\n")
             conn.close()
             return
+        request = json.loads(body)  # written by the stand-in's json.dumps
         theirs = _airflow_settings(request["env"])
         if theirs != self.settings or len(fds) != 3:
             differ = sorted(k for k in {*theirs, *self.settings} if theirs.get(k) != self.settings.get(k))
@@ -241,17 +242,22 @@ class Launcher:
 
 def _receive(conn: socket.socket) -> tuple[bytes, list[int]]:
     data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
-    if len(data) < 4:
-        raise ValueError("the request is shorter than its header")
-    size = int.from_bytes(data[:4], "big")
-    if size > REQUEST_LIMIT:
-        raise ValueError(f"a request of {size} bytes")
-    body = data[4:]
-    while len(body) < size:
-        more = conn.recv(size - len(body))
-        if not more:
-            raise ValueError("the request ended early")
-        body += more
+    try:
+        if len(data) < 4:
+            raise ValueError("the request is shorter than its header")
+        size = int.from_bytes(data[:4], "big")
+        if size > REQUEST_LIMIT:
+            raise ValueError(f"a request of {size} bytes")
+        body = data[4:]
+        while len(body) < size:
+            more = conn.recv(size - len(body))
+            if not more:
+                raise ValueError("the request ended early")
+            body += more
+    except (OSError, ValueError):
+        for fd in fds:
+            os.close(fd)
+        raise
     return body, list(fds)
 
 
