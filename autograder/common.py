@@ -19,15 +19,24 @@ AIRFLOW2_FIXES = {
     "provide_context": "`provide_context=True` was removed in Airflow 3: delete it; a callable that "
                        "accepts `**context` gets the context anyway.",
     "execution_date": "`execution_date` was removed in Airflow 3: use `context['logical_date']` "
-                      "(or `ds` for the date as text).",
+                      "in Python and `{{ logical_date }}` in templates (or `ds` / `{{ ds }}` for "
+                      "the date as text).",
     "airflow.operators": "`airflow.operators.*` moved to providers in Airflow 3: "
                          "`airflow.providers.standard.operators.bash|python` and "
                          "`airflow.providers.smtp.operators.smtp`.",
 }
 
 
+# Errors whose message alone does not tell a beginner what to do.
+OTHER_FIXES = {
+    "not JSON compliant": "XCom values are stored as JSON, which has no NaN or infinity: replace "
+                          "them before returning (pandas: `df.astype(object).where(df.notna(), None)`).",
+}
+
+
 def _airflow2_explanation(text: str) -> str:
-    return " ".join(fix for key, fix in AIRFLOW2_FIXES.items() if key in text)
+    fixes = {**AIRFLOW2_FIXES, **OTHER_FIXES}
+    return " ".join(fix for key, fix in fixes.items() if key in text)
 
 
 def _names(items: object) -> str:
@@ -169,7 +178,8 @@ def tasks_succeeded(facts: Facts) -> str:
         by_error.setdefault(run.failures[task_id].describe(facts.filename), []).append(task_id)
     for text, task_ids in by_error.items():
         fix = _airflow2_explanation(text)
-        lines.append(f"{_names(task_ids)} failed: {text}" + (f" {fix}" if fix else ""))
+        stop = "" if text.endswith(".") else "."
+        lines.append(f"{_names(task_ids)} failed: {text}" + (f"{stop} {fix}" if fix else ""))
     by_state: dict[str, list[str]] = {}
     for task_id in sorted(t for t in failed if t not in run.failures):
         by_state.setdefault(failed[task_id], []).append(task_id)
@@ -181,8 +191,8 @@ def tasks_succeeded(facts: Facts) -> str:
     missing = set(facts.exercise.tasks) - set(run.task_states)
     if missing and not lines:
         lines.append(f"task(s) {_names(missing)} never ran")
-    assert not lines and run.state == "success", (
-        "; ".join(lines) + (". " if lines else "") + RETRIES_NOTE)
+    assert not lines and run.state == "success", " ".join(
+        [line if line.endswith(".") else f"{line}." for line in lines] + [RETRIES_NOTE])
     return f"All {len(run.task_states)} tasks succeeded. {RETRIES_NOTE}"
 
 

@@ -364,7 +364,7 @@ def task_log(output: str, task_id: str, lines: int = 25, dags_folder: str = "") 
         elif not line.startswith("    "):
             in_airflow_frame = False
         noise = ("[airflow.api_fastapi" in line or "[DAG TEST]" in line or "::group::" in line
-                 or "::endgroup::" in line)
+                 or "::endgroup::" in line or "StarletteDeprecationWarning" in line)
         if not in_airflow_frame and not noise:
             mine.append(line)
     return "\n".join(mine[-lines:])
@@ -704,20 +704,29 @@ def child_main(spec_path: str) -> None:
     from airflow.sdk.execution_time import task_runner
 
     run_index = 0
-    run_task = task_runner._execute_task
 
-    def execute_and_report(*args: Any, **kwargs: Any) -> Any:
-        # The task runner calls this module-level function for every task: the one place that
-        # sees each learner exception with its traceback, whatever the operator.
-        try:
-            return run_task(*args, **kwargs)
-        except BaseException as exc:
-            ti = kwargs.get("ti") or (args[1] if len(args) > 1 else None)
-            send(event="task_failed", task_id=getattr(ti, "task_id", "?"), run=run_index,
-                 error=_error(exc, dag_file))
-            raise
+    def reporting(step: Any, ti_position: int, stage: str = "") -> Any:
+        # The task runner calls these module-level functions for every task: the places that see
+        # each learner exception with its traceback, whatever the operator.
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return step(*args, **kwargs)
+            except BaseException as exc:
+                ti = kwargs.get("ti") or (args[ti_position] if len(args) > ti_position else None)
+                error = _error(exc, dag_file)
+                if stage:
+                    error["message"] = f"{error['message']} ({stage})"
+                send(event="task_failed", task_id=getattr(ti, "task_id", "?"), run=run_index,
+                     error=error)
+                raise
 
-    task_runner._execute_task = execute_and_report
+        return wrapper
+
+    task_runner._execute_task = reporting(task_runner._execute_task, 1)
+    task_runner._prepare = reporting(task_runner._prepare, 0,
+                                     "while rendering the task's templates, before it ran")
+    task_runner._push_xcom_if_needed = reporting(
+        task_runner._push_xcom_if_needed, 1, "while storing the return value as an XCom, after the task ran")
     before = _snapshot()  # our own wrapper is not the learner's doing
     for task in dag.tasks:
         task.retries = 0  # a failing task reports at once instead of waiting for retry_delay

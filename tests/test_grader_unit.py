@@ -14,6 +14,7 @@ from autograder.exercises.ex02_parallel_regions import expected_from as ex02_exp
 from autograder.facts import DagInfo, ErrorInfo, Facts, RunInfo, TaskInfo
 from autograder.model import CheckResult, Report
 from autograder.render import as_json, as_text
+from autograder.runner import task_log
 from autograder.values import as_int, close, row_differences
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,3 +199,27 @@ def test_cli_lists_the_exercises():
     ids = [line.split()[0] for line in _cli("list").stdout.splitlines()]
     assert ids[:2] == ["ex01_daily_etl", "ex02_parallel_regions"]
     assert ids == sorted(ids)
+
+
+def test_task_log_keeps_the_learners_lines_and_drops_airflows_bookkeeping():
+    output = "\n".join([
+        "[DAG TEST] starting task_id=load map_index=-1",
+        "2026-01-01T00:00:00Z [warning  ] Using `httpx` with `starlette.testclient` is deprecated "
+        "[py.warnings] category=StarletteDeprecationWarning",
+        "::group::Pre Execute",
+        "Traceback (most recent call last):",
+        '  File "/v/site-packages/airflow/sdk/execution_time/task_runner.py", line 9, in run',
+        "    result = _execute_task(context=context, ti=ti, log=log)",
+        '  File "/dags/dag.py", line 31, in load',
+        "    return row['amount']",
+        "KeyError: 'amount'",
+        "[DAG TEST] end task task_id=load",
+        "[DAG TEST] starting task_id=other map_index=-1",
+    ])
+    assert task_log(output, "load", dags_folder="/dags/") == "\n".join([
+        "Traceback (most recent call last):",
+        '  File "dag.py", line 31, in load',
+        "    return row['amount']",
+        "KeyError: 'amount'",
+    ])
+    assert task_log(output, "missing") == ""
