@@ -22,7 +22,8 @@ $(CURDIR)/.cache/uv/bin/uv:
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	@echo "Creating .venv from uv.lock (first time: a few minutes) ..."
-	@$(UV) sync --frozen
+	@$(UV) sync --frozen --quiet
+	@echo ".venv is ready: Apache Airflow $$($(PY) -c 'from importlib.metadata import version; print(version("apache-airflow"))')."
 	@touch $@
 
 setup: $(VENV)/.synced ## Create .venv from the lock file (safe to run again)
