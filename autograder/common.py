@@ -13,6 +13,7 @@ from autograder.facts import Facts
 RETRIES_NOTE = "While grading, retries are set to 0 so that a failing task reports at once."
 
 # What the Airflow 2 idioms of the lesson turn into on Airflow 3, keyed by what shows in errors.
+# `_explanation` adds them, with OTHER_FIXES, to the errors a learner sees.
 AIRFLOW2_FIXES = {
     "schedule_interval": "`schedule_interval=` was removed in Airflow 3: write `schedule=` instead "
                          "(same values: '@daily', '0 3 * * *', None).",
@@ -34,7 +35,7 @@ OTHER_FIXES = {
 }
 
 
-def _airflow2_explanation(text: str) -> str:
+def _explanation(text: str) -> str:
     fixes = {**AIRFLOW2_FIXES, **OTHER_FIXES}
     return " ".join(fix for key, fix in fixes.items() if key in text)
 
@@ -71,7 +72,7 @@ def import_loads(facts: Facts) -> None:
                              "define DAGs and tasks: remove the lines that change Airflow.")
     if err:
         message = f"Importing {facts.filename} failed: {err.describe(facts.filename)}."
-        fix = _airflow2_explanation(f"{err.message} {err.code or ''}")
+        fix = _explanation(f"{err.message} {err.code or ''}")
         raise AssertionError(f"{message} {fix}".strip())
 
 
@@ -177,7 +178,7 @@ def tasks_succeeded(facts: Facts) -> str:
     for task_id in sorted(t for t in failed if t in run.failures):
         by_error.setdefault(run.failures[task_id].describe(facts.filename), []).append(task_id)
     for text, task_ids in by_error.items():
-        fix = _airflow2_explanation(text)
+        fix = _explanation(text)
         stop = "" if text.endswith(".") else "."
         lines.append(f"{_names(task_ids)} failed: {text}" + (f"{stop} {fix}" if fix else ""))
     by_state: dict[str, list[str]] = {}

@@ -211,9 +211,10 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[
 def lab_processes(paths: LabPaths) -> list[psutil.Process]:
     """Every live process whose environment points at this lab's Airflow home.
 
-    Each process carries a snapshot taken while it was alive: ``proc.info["cmdline"]`` (a list of
-    words) and ``proc.info["status"]``. Read those rather than calling ``proc.cmdline()``: short-lived
-    processes (a DAG file being parsed, a task) may end between this call and the next.
+    Each process carries a snapshot taken while it was alive: ``proc.info["cmdline"]`` (its
+    arguments), ``proc.info["environ"]`` and ``proc.info["status"]``. Read those rather than
+    calling ``proc.cmdline()``: short-lived processes (a DAG file being parsed, a task) may end
+    between this call and the next.
     """
     found = []
     for proc in psutil.process_iter(["environ", "cmdline", "status"]):
