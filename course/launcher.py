@@ -24,6 +24,7 @@ import importlib
 import json
 import os
 import select
+import shlex
 import signal
 import socket
 import sys
@@ -50,8 +51,12 @@ PRELOAD = (
 REQUEST_LIMIT = 1 << 20
 ENABLE_ENV = "COURSE_AIRFLOW_PRELOAD"
 
+# Starts as a shell script that runs Python on itself (as pip's launchers do), so that paths with
+# spaces work; Python reads the exec line as a string.
 STAND_IN = '''\
-#!{python} -IS
+#!/bin/sh
+\'\'\'exec' {python} -IS "$0" "$@"
+' \'\'\'
 # Written by the course lab at each start. `airflow standalone` runs its components as
 # `airflow ...`; this runs them as forks of the lab's launcher (course/launcher.py), which has
 # Airflow loaded already, and falls back to the real command: {airflow}
@@ -116,12 +121,12 @@ def socket_path(home: Path) -> Path:
     return folder / f"{hashlib.sha256(os.fsencode(home)).hexdigest()[:16]}.sock"
 
 
-def write_stand_in(folder: Path, airflow: Path, sock: Path) -> Path:
+def write_stand_in(folder: Path, airflow: Path, sock: Path, python: str = sys.executable) -> Path:
     """Write the ``airflow`` stand-in into ``folder`` (put it first on ``PATH``)."""
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "airflow"
-    script.write_text(STAND_IN.format(python=sys.executable, airflow=str(airflow), socket=str(sock),
-                                      signals=FORWARDED_SIGNALS))
+    script.write_text(STAND_IN.format(python=shlex.quote(python), airflow=str(airflow),
+                                      socket=str(sock), signals=FORWARDED_SIGNALS))
     script.chmod(0o755)
     return script
 

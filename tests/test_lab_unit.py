@@ -143,8 +143,11 @@ def test_lab_processes_finds_live_ones_with_their_command_and_skips_ended_ones(t
 
 
 def test_stand_in_runs_the_real_airflow_when_no_launcher_listens(tmp_path):
-    script = launcher.write_stand_in(tmp_path / "bin", Path(sys.executable).parent / "airflow",
-                                     tmp_path / "nobody.sock")
+    spaced = tmp_path / "my course"  # a checkout in a folder with a space in its name
+    spaced.mkdir()
+    (spaced / "python").symlink_to(sys.executable)
+    script = launcher.write_stand_in(spaced / "bin", Path(sys.executable).parent / "airflow",
+                                     tmp_path / "nobody.sock", python=str(spaced / "python"))
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home")}
     done = subprocess.run([str(script), "version"], capture_output=True, text=True, env=env, timeout=120)
     assert (done.returncode, done.stdout.strip()) == (0, "3.3.2")
