@@ -28,12 +28,12 @@ class ErrorInfo:
         return cls(**data) if data else None
 
     def describe(self, filename: str) -> str:
-        """`KeyError: 'amount' (dag.py, line 31: return row['amount'])`."""
+        """KeyError: 'amount' (dag.py, line 31: `return row['amount']`)."""
         text = f"{self.type}: {self.message}" if self.message else self.type
         if self.line:
             where = f"{filename}, line {self.line}"
             if self.code:
-                where += f": {self.code.strip()}"
+                where += f": `{self.code.strip()}`"
             text += f" ({where})"
         return text
 

@@ -71,7 +71,7 @@ def test_import_error_explains_the_airflow2_idiom():
     facts.dag, facts.dag_ids = None, []
     got = results(facts)
     assert got["import.loads"].status == "fail"
-    assert "(dag.py, line 12: schedule_interval='@daily',)" in got["import.loads"].message
+    assert "(dag.py, line 12: `schedule_interval='@daily',`)" in got["import.loads"].message
     assert "write `schedule=` instead" in got["import.loads"].message
     assert got["structure.edges"].status == "skip"
     assert got["run.output"].status == "skip"
