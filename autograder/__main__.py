@@ -3,6 +3,7 @@
     python -m autograder list
     python -m autograder grade EXERCISE [--submission PATH] [--format text|json] [--timeout SECONDS]
     python -m autograder grade-class SUBMITTED --out OUT [--jobs N] [--nbgrader-db GRADEBOOK]
+    python -m autograder serve SOCKET [--idle SECONDS]     (used by the grade_class DAG)
 
 EXERCISE is an id such as ex02_parallel_regions, or a unique prefix of it (ex02). Several
 exercises may be given (each is graded from its default file); with --format json each report
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     gc.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores)")
     gc.add_argument("--timeout", type=float, help="seconds each test run may take (default 120)")
     gc.add_argument("--nbgrader-db", type=Path, help="nbgrader gradebook.db to merge notebook scores from")
+    sv = sub.add_parser("serve", help="grade submissions sent to a Unix socket (the grade_class DAG)")
+    sv.add_argument("socket", type=Path)
+    sv.add_argument("--idle", type=float, default=600.0, help="stop after this many idle seconds")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -47,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "grade-class":
         return _grade_class(args)
+    if args.command == "serve":
+        from autograder.service import serve
+
+        return serve(args.socket, args.idle)
     try:
         exercises = [find(name) for name in args.exercise]
     except KeyError as exc:

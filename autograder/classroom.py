@@ -172,12 +172,6 @@ def store_report(out: Path, student: str, exercise: Exercise, report: Report, di
     _write_atomic(out / "feedback" / student / f"{exercise.id}.md", feedback_markdown(report, exercise))
 
 
-def _report_from_json(data: dict) -> Report:
-    checks = [CheckResult(**c) for c in data["checks"]]
-    return Report(exercise=data["exercise"], submission=data["submission"], checks=checks,
-                  duration_s=data.get("duration_s", 0.0), notes=data.get("notes", []))
-
-
 def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: GradeConfig | None = None,
                 nbgrader_db: Path | None = None, notebooks: bool = True) -> list[dict]:
     """Grade every submission under ``submitted`` into ``out``; return the grades rows.
@@ -192,7 +186,7 @@ def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: Gra
     todo, unchanged = pending(subs, out)
     for sub, data in unchanged:
         _write_atomic(out / "feedback" / sub.student / f"{sub.exercise.id}.md",
-                      feedback_markdown(_report_from_json(data), sub.exercise))
+                      feedback_markdown(Report.from_dict(data), sub.exercise))
         progress.update(sub, None, skipped=True)
     if todo:
         with WarmServer(config) as server, ThreadPoolExecutor(max_workers=jobs) as pool:

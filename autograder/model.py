@@ -44,6 +44,13 @@ class Report:
         graded = [c for c in self.checks if c.max_points > 0]
         return "pass" if graded and all(c.status == "pass" for c in graded) else "fail"
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Report:
+        """The report ``to_dict`` wrote (task logs are not part of it)."""
+        return cls(exercise=data["exercise"], submission=data["submission"],
+                   checks=[CheckResult(**c) for c in data["checks"]],
+                   duration_s=data.get("duration_s", 0.0), notes=data.get("notes", []))
+
     def to_dict(self) -> dict:
         return {
             "schema": SCHEMA, "exercise": self.exercise, "submission": self.submission,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import service
 from autograder.classroom import HIDDEN_MESSAGE, grade_class
 from autograder.config import GradeConfig
 
@@ -151,3 +152,34 @@ def test_lesson_notebooks_are_autograded_with_nbgrader_and_merged(tmp_path):
     assert float(book["hal"]["notebook:00_setup"]) == 0
     assert float(book["gus"]["total"]) == pytest.approx(
         float(book["gus"]["ex02_parallel_regions"]) + float(book["gus"]["notebook:00_setup"]))
+
+
+def _wait_gone(path: Path, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not path.exists()
+
+
+def test_grading_service_grades_sent_submissions_and_stops_when_asked(tmp_path):
+    sock = tmp_path / "service.sock"
+    service.start(sock)
+    try:
+        report = service.grade_remotely(sock, "ex02_parallel_regions",
+                                        ROOT / "solutions/ex02_parallel_regions/dag.py", 60)
+        assert report is not None and report.status == "pass"
+        wrong = service.grade_remotely(sock, "ex02_parallel_regions",
+                                       CASES / "ex02_parallel_regions/missing_edge/dag.py", 60)
+        assert wrong is not None and wrong.status == "fail"
+        assert service.grade_remotely(sock, "ex99_nothing", tmp_path / "dag.py", 60) is None
+    finally:
+        assert service.stop(sock) is True
+    assert _wait_gone(sock), "the service still listens 30 s after it was asked to stop"
+    assert service.stop(sock) is False
+    assert service.grade_remotely(sock, "ex02_parallel_regions", tmp_path / "dag.py", 60) is None
+
+
+def test_grading_service_stops_by_itself_when_idle(tmp_path):
+    sock = tmp_path / "service.sock"
+    service.start(sock, idle=1)
+    assert _wait_gone(sock), "an idle service (idle=1 s) still listens after 30 s"
