@@ -210,6 +210,11 @@ def test_notebook_runs_top_to_bottom(lesson, notebook_lab):
     cells = code_cells(nb)
     assert all(cell.execution_count for cell in cells), "some cells did not run"
     assert not error_outputs(nb), error_outputs(nb)
+    shown = "".join(text_of(cell) + "".join(out.get("data", {}).get("text/markdown", "")
+                                             for out in cell.outputs) for cell in cells)
+    assert "could not grade" not in shown, "the exercises notebook failed to run the grader"
+    if lesson.slug == "09_exercises":  # the starters, graded: each has a verdict with points
+        assert shown.count("NOT YET") >= 8, shown[-3000:]
     # The notebook found the test's lab (COURSE_AIRFLOW_HOME reached the kernel) and did not restart it.
     setup = text_of(cells[0])
     assert f"running at {state.url}" in setup and str(notebook_lab.home) in setup, setup
