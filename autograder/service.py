@@ -106,16 +106,24 @@ def start(sock: Path, timeout: float = START_TIMEOUT, idle: float = IDLE_TIMEOUT
                        f"Its log: {log_path}")
 
 
-def stop(sock: Path) -> bool:
-    """Ask the service on ``sock`` to stop; False when none answers there."""
+def stop(sock: Path, timeout: float = 30.0) -> bool:
+    """Stop the service on ``sock`` and wait until it no longer listens; False when none answered."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(10)
             conn.connect(str(sock))
             conn.sendall(b'{"stop": true}\n')
-            return b"stopping" in conn.recv(100)
+            if b"stopping" not in conn.recv(100):
+                return False
     except OSError:
         return False
+    deadline = time.monotonic() + timeout
+    while sock.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"The grading service on {sock} still listens {timeout:.0f} s after "
+                               "it was asked to stop. Its log: " + str(sock.with_suffix(".log")))
+        time.sleep(0.1)
+    return True
 
 
 def grade_remotely(sock: Path, exercise_id: str, submission: Path, timeout: float) -> Report | None:

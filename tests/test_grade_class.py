@@ -174,7 +174,7 @@ def test_grading_service_grades_sent_submissions_and_stops_when_asked(tmp_path):
         assert service.grade_remotely(sock, "ex99_nothing", tmp_path / "dag.py", 60) is None
     finally:
         assert service.stop(sock) is True
-    assert _wait_gone(sock), "the service still listens 30 s after it was asked to stop"
+    assert not sock.exists(), "stop() returned while the service still listens"
     assert service.stop(sock) is False
     assert service.grade_remotely(sock, "ex02_parallel_regions", tmp_path / "dag.py", 60) is None
 

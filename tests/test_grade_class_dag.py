@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -43,8 +42,5 @@ def test_grade_class_dag_maps_one_task_per_submission(lab_home, tmp_path):
     assert summary == {"submissions": 3, "passed": 1, "graded_now": 3, "graded_warm": 3}
     # The teardown stopped the grading service: its socket is gone and nothing answers there.
     sock = Path(lab.xcom(dag_id, run["dag_run_id"], "start_grading_service"))
-    deadline = time.monotonic() + 30
-    while sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not sock.exists(), f"the grading service still listens on {sock} 30 s after the teardown"
+    assert not sock.exists(), f"the grading service still listens on {sock} after the teardown"
     assert service.stop(sock) is False
