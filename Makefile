@@ -7,6 +7,10 @@ UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.cache/uv/bin/uv)
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
+# Prefect and Dagster (lesson 10) need a newer FastAPI than Airflow: their own locked environment.
+ORCH_VENV := $(CURDIR)/.venv-orchestrators
+# Its Jupyter kernel lives in .venv's Jupyter data dir, where the lab's JupyterLab looks.
+ORCH_KERNEL := $(VENV)/share/jupyter/kernels/orchestrators/kernel.json
 export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 
@@ -26,7 +30,19 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	@echo ".venv is ready: Apache Airflow $$($(PY) -c 'from importlib.metadata import version; print(version("apache-airflow"))')."
 	@touch $@
 
-setup: $(VENV)/.synced ## Create .venv from the lock file (safe to run again)
+$(ORCH_VENV)/.synced: orchestrators/uv.lock orchestrators/pyproject.toml | $(UV)
+	@echo "Creating .venv-orchestrators from orchestrators/uv.lock (Prefect and Dagster, lesson 10) ..."
+	@UV_PROJECT_ENVIRONMENT=$(ORCH_VENV) $(UV) sync --frozen --quiet --project orchestrators
+	@touch $@
+
+$(ORCH_KERNEL): $(ORCH_VENV)/.synced $(VENV)/.synced
+	@$(ORCH_VENV)/bin/python -m ipykernel install --prefix $(VENV) --name orchestrators \
+	    --display-name "Python 3 (Prefect + Dagster)" --env DO_NOT_TRACK 1 \
+	    --env PREFECT_SERVER_ANALYTICS_ENABLED false > $(ORCH_VENV)/kernel-install.log 2>&1 \
+	    || { cat $(ORCH_VENV)/kernel-install.log; exit 1; }
+	@echo ".venv-orchestrators is ready: $$($(ORCH_VENV)/bin/python -c 'from importlib.metadata import version as v; print("Prefect", v("prefect") + ", Dagster", v("dagster"))'), Jupyter kernel \"Python 3 (Prefect + Dagster)\"."
+
+setup: $(VENV)/.synced $(ORCH_KERNEL) ## Create .venv and .venv-orchestrators from their lock files (safe to run again)
 
 lab: setup ## Start Airflow and JupyterLab (Ctrl-C stops both)
 	@$(PY) -m course lab
@@ -66,11 +82,14 @@ mail: setup ## Show the mail the lab's SMTP sink received
 	@$(PY) -m course mail
 
 reset: airflow-stop ## Stop the lab and delete its state (.airflow/): DAG runs, logs, mail
+	@$(PY) -m course orchestrators stop
 	rm -rf .airflow
 
 lock: | $(UV) ## Re-resolve the dependencies and regenerate environment.yml
 	$(UV) lock
 	UV=$(UV) $(UV) run --frozen python -m course.envfile > environment.yml
+	$(UV) lock --project orchestrators
+	UV=$(UV) $(UV) run --frozen python -m course.envfile --project orchestrators > environment-orchestrators.yml
 
 benchmark: setup ## Measure lab start-up and grading speed against their baselines
 	@$(PY) benchmarks/lab_startup.py

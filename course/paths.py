@@ -69,3 +69,21 @@ class LabPaths:
     @property
     def password_file(self) -> Path:
         return self.home / "simple_auth_manager_passwords.json.generated"
+
+    # Prefect and Dagster of the comparison lesson keep their state beside Airflow's.
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def dagster_code(self) -> Path:
+        """Dagster definitions files: each one is a code location of the lab's `dagster dev`."""
+        return self.home / "dagster_code"
+
+    @property
+    def orchestrators_state(self) -> Path:
+        return self.home / "orchestrators.json"
