@@ -2,12 +2,19 @@
 
 The fast tests read the notebooks as files. The slow test starts one fresh lab in a temporary
 Airflow home and executes every notebook top to bottom in a Jupyter kernel that gets the
-environment `make lab` gives JupyterLab; a cell that raises fails the test.
+environment `make lab` gives JupyterLab; a cell that raises fails the test. In the same kernel it
+then tests the tests: other answers replace the reference solutions and the questions' tests
+(hidden ones included) run on them, and what the notebook's text says about the live lab is
+checked against what the lab did. Notebooks that read the lab's processes run a second time on a
+lab without the launcher, whose processes are spawned as on macOS.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -31,10 +38,119 @@ NOTEBOOK_DAG_ID = re.compile(r"""dag_id\s*=\s*["']([\w.-]+)["']|@dag\b[^\n]*\n(?
 DRAWS_FIGURE = re.compile(r"^display\.(dag_graph|gantt)\(")
 CELL_TIMEOUT = 900  # seconds; grading every exercise in one cell is the slowest
 LAB_PORT = 28080
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
+README = REPO_ROOT / "README.md"
+
+# Other answers to the graded questions, written differently from the reference solution. Each
+# replaces the solution in its cell, then the question's tests (hidden ones included) run: a
+# correct answer must pass, a wrong one must fail with an AssertionError.
+OTHER_ANSWERS: dict[str, dict[str, list[str]]] = {
+    "l02_q1_answer": {
+        "correct": ['parses_dag_files = "airflow dag-processor"', 'parses_dag_files = "DAG processor"',
+                    'parses_dag_files = "dag_processor"'],
+        "wrong": ['parses_dag_files = "scheduler"', 'parses_dag_files = "api-server"'],
+    },
+    "l02_q2_answer": {
+        "correct": [
+            'worker_setting = "[core] parallelism"\n'
+            'worker_count = len(processes[processes["command"].str.startswith("airflow worker")])',
+            'worker_setting = "AIRFLOW__CORE__PARALLELISM"\n'
+            'worker_count = processes["command"].str.contains("worker").sum()',  # a numpy integer
+        ],
+        "wrong": [
+            'worker_setting = "max_active_tasks_per_dag"\n'
+            'worker_count = int(processes["command"].str.contains("LocalExecutor").sum())',
+            'worker_setting = "parallelism"\nworker_count = len(processes)',
+        ],
+    },
+    "l03_q1_answer": {
+        "correct": ['runs_created = len(pd.date_range("2023-10-01", "2023-10-15"))\n'
+                    'last_run_date = pendulum.date(2023, 10, 15).isoformat()'],
+        "wrong": ['runs_created = 14\nlast_run_date = "2023-10-14"',  # Airflow 2's answer
+                  'runs_created = 1\nlast_run_date = "2023-10-15"'],  # catchup=False's answer
+    },
+    "l03_q2_answer": {
+        "correct": ['new_schedule = "00 02 * * *"',
+                    'from airflow.sdk import CronTriggerTimetable\n'
+                    'new_schedule = CronTriggerTimetable("0 2 * * *", timezone="UTC")'],
+        "wrong": ['new_schedule = "@daily"', 'new_schedule = "0 2 * * 1-5"'],
+    },
+    "l07_q1_answer": {
+        "correct": ['weekday_0630 = "30 6 * * MON-FRI"',
+                    'weekday_0630 = CronTriggerTimetable("30 6 * * 1-5", timezone="UTC")'],
+        "wrong": ['weekday_0630 = "30 6 * * 0-4"', 'weekday_0630 = "30 6 * * *"'],
+    },
+    "l07_q2_answer": {
+        "correct": ['logical_date_airflow3 = pendulum.parse("2023-10-15T03:00:00Z")\n'
+                    'logical_date_airflow2 = logical_date_airflow3.subtract(days=1)'],
+        "wrong": ['logical_date_airflow3 = pendulum.datetime(2023, 10, 14, 3, tz="UTC")\n'
+                  'logical_date_airflow2 = pendulum.datetime(2023, 10, 13, 3, tz="UTC")'],
+    },
+    "l08_q1_answer": {
+        "correct": ['exception_type = KeyError.__name__\nbad_key = "execution_date"'],
+        "wrong": ['exception_type = "ValueError"\nbad_key = "execution_date"',
+                  'exception_type = "KeyError"\nbad_key = "logical_date"'],
+    },
+    "l08_q2_answer": {
+        "correct": [
+            # only_failed is true by default, and also re-runs upstream_failed tasks
+            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load", "send_email"], "dry_run": False}',
+            'clear_request = {"dag_run_id": "run_42", "dry_run": False}',
+            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load"], "include_downstream": True,\n'
+            '                 "dry_run": False}',
+            'clear_request = {"dag_run_id": "run_42", "task_ids": ["send_email"], "include_upstream": True,\n'
+            '                 "dry_run": False}',
+        ],
+        "wrong": [
+            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load", "send_email"]}',  # a dry run
+            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load"], "dry_run": False}',
+            'clear_request = {"dag_run_id": "run_42", "dry_run": False, "only_failed": False}',
+            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load"], "include_upstream": True,\n'
+            '                 "only_failed": False, "dry_run": False}',
+            'clear_request = {"dag_run_id": "run_42", "dry_run": False, "reset_dag_runs": False}',
+        ],
+    },
+}
+# Notebooks whose every question has other answers above.
+ANSWERED_IN_FULL = {"02_architecture", "03_first_dag", "07_scheduling", "08_debugging"}
+
+# What a notebook's text says about the live lab, checked in its kernel after it ran.
+CLAIMS: dict[str, list[str]] = {
+    "02_architecture": [
+        # An unchanged DAG file is parsed again and again, min_file_process_interval (5 s) apart,
+        # each time in a new process.
+        "times = [t for t, _ in seen]\n"
+        "assert len(seen) >= 3 and saved < times[0], (saved, seen)\n"
+        "assert all(later - earlier >= 4.9 for earlier, later in zip(times, times[1:])), times\n"
+        "assert len({pid for _, pid in seen}) == len(seen), seen",
+    ],
+    "07_scheduling": [
+        # A run without a logical date: the date keys are absent from the context, not None.
+        'absent = {key for key, value in no_date_context.items() if value == "(absent)"}\n'
+        'assert {"logical_date", "ds", "data_interval_start", "data_interval_end"} <= absent, absent\n'
+        'assert no_date_context["dag_run.logical_date"] == "None", no_date_context\n'
+        'assert no_date_run["state"] == "failed", no_date_run\n'
+        'assert "UndefinedError: \'ds\' is undefined" in echo_log, echo_log[-2000:]',
+    ],
+}
+# Notebooks that also run on a lab without the launcher (their processes differ there).
+WITHOUT_LAUNCHER = {"02_architecture"}
+# Airflow features that a cross-reference ("... (notebook 07)") may send the reader to, and how
+# the code of the notebook it names shows the feature.
+FEATURES = {"asset": r"\bAsset\(", "timetable": r"Timetable\(", "sensor": r"Sensor\(",
+            "deferrable": r"deferrable=True", "trigger rule": r"trigger_rule=", "backfill": r"backfill",
+            "xcom": r"xcom", "param": r"params=", "email": r"SmtpNotifier|EmailOperator"}
+# A table row of Airflow 2 imports: `from airflow... import ...` | replacement | what happens.
+OLD_IMPORT_ROW = re.compile(r"^>?\s*\|([^|]*`from airflow[^|]*)\|[^|]*\|([^|]*)\|", re.M)
+IMPORT = re.compile(r"`(from airflow[\w.]* import [\w, ]+)`")
 
 
 def by_slug(lesson: manifest.Lesson) -> str:
     return lesson.slug
+
+
+def lesson_named(slug: str) -> manifest.Lesson:
+    return next(lesson for lesson in LESSONS if lesson.slug == slug)
 
 
 def read(lesson: manifest.Lesson) -> nbformat.NotebookNode:
@@ -150,14 +266,101 @@ def test_exercises_notebook_names_only_exercises_of_the_manifest():
     assert set(LESSONS[-1].exercises) <= named
 
 
+def test_other_answers_name_graded_questions_and_cover_whole_notebooks():
+    questions = {lesson.slug: [nbgrader(cell)["grade_id"] for cell in read(lesson).cells
+                               if nbgrader(cell).get("solution")] for lesson in LESSONS}
+    known = {grade_id for ids in questions.values() for grade_id in ids}
+    assert set(OTHER_ANSWERS) <= known, f"not graded questions: {sorted(set(OTHER_ANSWERS) - known)}"
+    for grade_id, answers in OTHER_ANSWERS.items():
+        assert answers["correct"] and answers["wrong"], f"{grade_id}: give correct and wrong answers"
+        for answer in answers["correct"] + answers["wrong"]:
+            compile(answer, grade_id, "exec")
+    for slug in ANSWERED_IN_FULL:
+        missing = [grade_id for grade_id in questions[slug] if grade_id not in OTHER_ANSWERS]
+        assert not missing, f"{slug}: no other answers for {missing}"
+    assert set(CLAIMS) | WITHOUT_LAUNCHER <= set(questions)
+
+
+def test_cross_references_send_the_reader_to_notebooks_that_show_the_feature():
+    code = {lesson.slug[:2]: "\n".join(cell.source for cell in code_cells(read(lesson)))
+            for lesson in LESSONS}
+    checked = 0
+    for lesson in LESSONS:
+        for cell in read(lesson).cells:
+            if cell.cell_type != "markdown":
+                continue
+            for line in cell.source.splitlines():
+                for ref in re.finditer(r"\bnotebooks? (\d\d)\b", line, re.I):
+                    # The clause that points there: from the table cell's or sentence's start.
+                    clause = re.split(r"\||\. ", line[:ref.start()])[-1][-100:].lower()
+                    for feature in (f for f in FEATURES if f in clause):
+                        checked += 1
+                        assert re.search(FEATURES[feature], code[ref.group(1)], re.I), \
+                            f"{lesson.notebook.name} sends the reader to notebook {ref.group(1)} for " \
+                            f"{feature}s, which it does not show: {line.strip()}"
+    assert checked >= 3, "no cross-reference names a feature: is the pattern still right?"
+
+
+def test_tables_of_airflow_2_imports_say_what_airflow_3_does():
+    """Each "`from airflow...` | ... | works, with/without a warning" row, against this Airflow."""
+    rows = [(statement, outcome, source) for source, text in
+            [("README.md", README.read_text()),
+             ("notebook 03", "\n".join(cell.source for cell in read(lesson_named("03_first_dag")).cells))]
+            for imports, outcome in OLD_IMPORT_ROW.findall(text) for statement in IMPORT.findall(imports)]
+    assert len(rows) >= 5, rows
+    probe = """\
+import json, sys, warnings
+import airflow
+seen = {}
+for statement in json.loads(sys.argv[1]):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exec(statement, {})
+    seen[statement] = [w.category.__name__ for w in caught
+                       if issubclass(w.category, (DeprecationWarning, FutureWarning))]
+print(json.dumps(seen))
+"""
+    statements = sorted({statement for statement, _, _ in rows})
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(statements)], capture_output=True,
+                          text=True, timeout=300, env=engine.airflow_env(LabPaths.default()))
+    assert done.returncode == 0, done.stderr[-2000:]
+    warned = json.loads(done.stdout.strip().splitlines()[-1])
+    for statement, outcome, source in rows:
+        says_warning = "deprecation warning" in outcome
+        says_none = "no warning" in outcome
+        assert says_warning != says_none, f"{source}: say whether `{statement}` warns: {outcome}"
+        assert says_warning == bool(warned[statement]), (
+            f"{source} says `{statement}` {outcome.strip()!r}; Airflow 3 warned "
+            f"{warned[statement] or 'nothing'}")
+
+
 # --- slow: run every notebook against one fresh lab ----------------------------------------------
 
+def spawning_config(write_config):
+    """``engine.write_config``, plus the start method macOS has: processes spawned, not forked."""
+    def write(paths: LabPaths, *args) -> None:
+        write_config(paths, *args)
+        text = paths.config_file.read_text()
+        paths.config_file.write_text(text.replace("[core]\n", "[core]\nmp_start_method = spawn\n", 1))
+    return write
+
+
 @pytest.fixture(scope="module")
-def notebook_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPaths]:
-    """A lab of its own in a temporary Airflow home, stopped (and checked) at the end."""
+def notebook_lab(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPaths]:
+    """A lab of its own in a temporary Airflow home, stopped (and checked) at the end.
+
+    Parametrized "launcher" (the default on Linux) or "no launcher": started with
+    COURSE_AIRFLOW_PRELOAD=0 and Airflow spawning its worker processes, as on macOS.
+    """
+    mode = getattr(request, "param", "launcher")
     paths = LabPaths.default(tmp_path_factory.mktemp("notebook-lab"))
-    # Away from 8080 and up, where a learner's own lab (or another test run) listens.
-    engine.start(paths, port=engine.free_port(LAB_PORT), progress=lambda *_: None)
+    with pytest.MonkeyPatch.context() as patch:
+        if mode == "no launcher":
+            patch.setenv("COURSE_AIRFLOW_PRELOAD", "0")
+            patch.setattr(engine, "write_config", spawning_config(engine.write_config))
+        # Away from 8080 and up, where a learner's own lab (or another test run) listens.
+        engine.start(paths, port=engine.free_port(LAB_PORT), progress=lambda *_: None)
     try:
         # The api-server on our port must be ours: a lab started at the same moment elsewhere
         # could have won the port, and would then answer the health check for us.
@@ -193,19 +396,65 @@ def text_of(cell: nbformat.NotebookNode) -> str:
     return "".join(parts)
 
 
+def run_scratch(client: NotebookClient, source: str) -> str | None:
+    """Run ``source`` in the notebook's kernel; the error it raised as "Name: message", or None."""
+    client.nb.cells.append(nbformat.v4.new_code_cell(source))
+    try:
+        client.execute_cell(client.nb.cells[-1], len(client.nb.cells) - 1, store_history=False)
+    except CellExecutionError as error:
+        return f"{error.ename}: {error.evalue}"
+    finally:
+        client.nb.cells.pop()
+    return None
+
+
+def tests_of_the_tests(client: NotebookClient, lesson: manifest.Lesson) -> list[str]:
+    """Other answers in place of the solutions, then the questions' tests; the notebook's claims."""
+    graded = {nbgrader(cell)["grade_id"]: cell for cell in client.nb.cells if nbgrader(cell)}
+    problems = []
+    for grade_id, answers in OTHER_ANSWERS.items():
+        if grade_id not in graded:
+            continue
+        tests = graded[grade_id.removesuffix("_answer") + "_tests"].source
+        solution = SOLUTION.search(graded[grade_id].source)
+        tries = [(True, answer) for answer in answers["correct"]]
+        tries += [(False, answer) for answer in answers["wrong"]]
+        for correct, answer in tries:
+            cell = solution.string[:solution.start()] + answer + solution.string[solution.end():]
+            error = run_scratch(client, cell) or run_scratch(client, tests)
+            if correct and error:
+                problems.append(f"{grade_id}: the correct answer\n{answer}\nfails: {error}")
+            elif not correct and not (error or "").startswith("AssertionError"):
+                problems.append(f"{grade_id}: the wrong answer\n{answer}\n"
+                                f"{'passes' if error is None else 'raises ' + error}")
+    for claim in CLAIMS.get(lesson.slug, []):
+        if error := run_scratch(client, claim):
+            problems.append(f"the notebook says what the lab does not:\n{claim}\n{error}")
+    return problems
+
+
+LAB_RUNS = [pytest.param(lesson, "launcher", id=lesson.slug) for lesson in LESSONS] + [
+    pytest.param(lesson, "no launcher", id=f"{lesson.slug}-without-launcher")
+    for lesson in LESSONS if lesson.slug in WITHOUT_LAUNCHER]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("lesson", LESSONS, ids=by_slug)
+@pytest.mark.parametrize(("lesson", "notebook_lab"), LAB_RUNS, indirect=["notebook_lab"])
 def test_notebook_runs_top_to_bottom(lesson, notebook_lab):
     state = engine.read_state(notebook_lab)
     nb = read(lesson)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     started = time.monotonic()
-    try:
-        client.execute(env=kernel_env(notebook_lab))
-    except CellExecutionError as error:
-        pytest.fail(f"{lesson.notebook.name}: a cell raised\n{str(error)[-4000:]}", pytrace=False)
-    took = time.monotonic() - started
+    with client.setup_kernel(env=kernel_env(notebook_lab)):
+        try:
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+        except CellExecutionError as error:
+            pytest.fail(f"{lesson.notebook.name}: a cell raised\n{str(error)[-4000:]}", pytrace=False)
+        took = time.monotonic() - started
+        problems = tests_of_the_tests(client, lesson)
+    assert not problems, "\n\n".join(problems)
 
     cells = code_cells(nb)
     assert all(cell.execution_count for cell in cells), "some cells did not run"
