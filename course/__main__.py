@@ -2,6 +2,7 @@
 
     python -m course airflow start|stop|status|logs [COMPONENT] [-n LINES]
     python -m course mail [-n COUNT]
+    python -m course orchestrators start|stop|status [prefect|dagster]   # lesson 10's servers
     python -m course lab          # Airflow + JupyterLab; Ctrl-C stops both
 """
 
@@ -48,6 +49,19 @@ def _mail(args: argparse.Namespace, paths: LabPaths) -> int:
     return 0
 
 
+def _orchestrators(args: argparse.Namespace, paths: LabPaths) -> int:
+    from course import orchestrators
+
+    if args.action == "start":
+        for name in [args.name] if args.name else list(orchestrators.NAMES):
+            orchestrators.start(name, paths, timeout=args.timeout)
+    elif args.action == "stop":
+        orchestrators.stop(args.name, paths)
+    else:
+        print(orchestrators.status(paths))
+    return 0
+
+
 def _lab(args: argparse.Namespace, paths: LabPaths) -> int:
     """Airflow and JupyterLab together, until Ctrl-C."""
 
@@ -84,6 +98,9 @@ def _lab(args: argparse.Namespace, paths: LabPaths) -> int:
                 jupyter.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(jupyter.pid, signal.SIGKILL)
+        from course import orchestrators  # lesson 10 may have started Prefect and Dagster
+
+        orchestrators.stop(paths=paths, quiet=True)
         engine.stop(paths)
 
 
@@ -102,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     mail.add_argument("-n", "--count", type=int, default=None)
     mail.add_argument("--body", action="store_true", help="print message bodies too")
     mail.set_defaults(func=_mail)
+    orch = sub.add_parser("orchestrators", help="start, stop or inspect the Prefect server and "
+                          "Dagster UI of lesson 10")
+    orch.add_argument("action", choices=["start", "stop", "status"])
+    orch.add_argument("name", nargs="?", choices=["prefect", "dagster"], help="one of them (default: both)")
+    orch.add_argument("--timeout", type=float, default=120.0)
+    orch.set_defaults(func=_orchestrators)
     lab = sub.add_parser("lab", help="Airflow and JupyterLab together; Ctrl-C stops both")
     lab.add_argument("--timeout", type=float, default=engine.START_TIMEOUT)
     lab.set_defaults(func=_lab)

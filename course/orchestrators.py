@@ -29,7 +29,7 @@ import httpx
 import psutil
 
 from course.engine import LabError, free_port
-from course.paths import LabPaths
+from course.paths import HOME_ENV, LabPaths
 
 ENV_DIR = Path(__file__).resolve().parent.parent / ".venv-orchestrators"
 NAMES = ("prefect", "dagster")
@@ -116,7 +116,8 @@ def configure(paths: LabPaths | None = None) -> dict[str, str]:
     if prefect:
         values["PREFECT_API_URL"] = prefect.api_url
     os.environ.update(values)
-    for folder in (paths.prefect_home, paths.dagster_home, paths.dagster_code, paths.logs):
+    for folder in (paths.prefect_home, paths.prefect_code, paths.dagster_home, paths.dagster_code,
+                   paths.logs):
         folder.mkdir(parents=True, exist_ok=True)
     (paths.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
     _warn_if_prefect_was_imported(values.get("PREFECT_API_URL"))
@@ -149,6 +150,9 @@ def _service_env(paths: LabPaths, name: str) -> dict[str, str]:
     env["PATH"] = f"{ENV_DIR / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(ENV_DIR)
     env.pop("PYTHONHOME", None)
+    # Definitions files may use the toolkit (`from course.paths import LabPaths`) and find this lab.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.root), env.get("PYTHONPATH")]))
+    env[HOME_ENV] = str(paths.home)
     env[MARKER] = f"{paths.home}#{name}"
     return env
 

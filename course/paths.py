@@ -80,6 +80,11 @@ class LabPaths:
         return self.home / "dagster"
 
     @property
+    def prefect_code(self) -> Path:
+        """Prefect flow files: a flow must live in a file for Prefect to deploy it."""
+        return self.home / "prefect_code"
+
+    @property
     def dagster_code(self) -> Path:
         """Dagster definitions files: each one is a code location of the lab's `dagster dev`."""
         return self.home / "dagster_code"

@@ -6,13 +6,16 @@ environment `make lab` gives JupyterLab; a cell that raises fails the test. In t
 then tests the tests: other answers replace the reference solutions and the questions' tests
 (hidden ones included) run on them, and what the notebook's text says about the live lab is
 checked against what the lab did. Notebooks that read the lab's processes run a second time on a
-lab without the launcher, whose processes are spawned as on macOS.
+lab without the launcher, whose processes are spawned as on macOS. Each notebook runs in the kernel
+its metadata names: Airflow's, or the Prefect + Dagster one that `make setup` registers in .venv.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +28,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-from course import engine, lab, manifest
+from course import engine, lab, manifest, orchestrators
 from course.paths import HOME_ENV, REPO_ROOT, LabPaths
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -38,6 +41,9 @@ NOTEBOOK_DAG_ID = re.compile(r"""dag_id\s*=\s*["']([\w.-]+)["']|@dag\b[^\n]*\n(?
 DRAWS_FIGURE = re.compile(r"^display\.(dag_graph|gantt)\(")
 CELL_TIMEOUT = 900  # seconds; grading every exercise in one cell is the slowest
 LAB_PORT = 28080
+# Away from Prefect's 4200 and Dagster's 3000, where a learner's own servers listen.
+ORCHESTRATOR_PORTS = {"COURSE_PREFECT_PORT": "24200", "COURSE_DAGSTER_PORT": "23000"}
+AIRFLOW_KERNEL = "python3"
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n.*?### END SOLUTION", re.S)
 README = REPO_ROOT / "README.md"
 
@@ -111,8 +117,33 @@ OTHER_ANSWERS: dict[str, dict[str, list[str]]] = {
         ],
     },
 }
+OTHER_ANSWERS |= {
+    "l10_q1_answer": {
+        "correct": ['predicted_task_runs = len(["extract_all", "process_region eu", "process_region asia",\n'
+                    '                           "merge_results", "load_warehouse"])\n'
+                    'predicted_extract_tries = 1 + 1'],
+        "wrong": ['predicted_task_runs = 6\npredicted_extract_tries = 2',  # the three-region run's count
+                  'predicted_task_runs = 5\npredicted_extract_tries = 1'],  # a retry is a new try
+    },
+    "l10_q2_answer": {
+        "correct": ['predicted_materialized = set(["asia_summary"])'],
+        "wrong": ['predicted_materialized = {"sales_orders", "asia_summary"}',
+                  'predicted_materialized = {"asia_summary", "region_totals", "warehouse_regions"}'],
+    },
+    "l10_q3_answer": {
+        # The same table, each row as the phrase numbers of (dagster, airflow, prefect).
+        "correct": ['orders = [(0, 1, 2), (1, 2, 0), (2, 1, 0), (0, 2, 1), (0, 1, 2), (2, 1, 0)]\n'
+                    'comparison = {row: dict(zip(("dagster", "airflow", "prefect"), order))\n'
+                    '              for row, order in zip(CHOICES, orders)}'],
+        "wrong": ['comparison = {row: {"airflow": 0, "prefect": 1, "dagster": 2} for row in CHOICES}',
+                  # where run state lives: Prefect's and Dagster's swapped
+                  'orders = [(0, 1, 2), (0, 2, 1), (2, 1, 0), (0, 2, 1), (0, 1, 2), (2, 1, 0)]\n'
+                  'comparison = {row: dict(zip(("dagster", "airflow", "prefect"), order))\n'
+                  '              for row, order in zip(CHOICES, orders)}'],
+    },
+}
 # Notebooks whose every question has other answers above.
-ANSWERED_IN_FULL = {"02_architecture", "03_first_dag", "07_scheduling", "08_debugging"}
+ANSWERED_IN_FULL = {"02_architecture", "03_first_dag", "07_scheduling", "08_debugging", "10_prefect_dagster"}
 
 # What a notebook's text says about the live lab, checked in its kernel after it ran.
 CLAIMS: dict[str, list[str]] = {
@@ -131,6 +162,17 @@ CLAIMS: dict[str, list[str]] = {
         'assert no_date_context["dag_run.logical_date"] == "None", no_date_context\n'
         'assert no_date_run["state"] == "failed", no_date_run\n'
         'assert "UndefinedError: \'ds\' is undefined" in echo_log, echo_log[-2000:]',
+    ],
+    "10_prefect_dagster": [
+        # Prefect ran the three regions side by side; Dagster's materialize() one after another.
+        "assert overlap and span < 2.5, (overlap, span)",
+        "summaries = steps[steps['step'].str.endswith('_summary')].sort_values('start')\n"
+        "ends = list(summaries['start'] + summaries['seconds'])\n"
+        "assert all(start >= end - 0.05 for end, start in zip(ends, summaries['start'][1:])), summaries",
+        # Both retried the extract once; the Dagster schedule is off, the Prefect deployment's is on.
+        "assert extract.run_count == 2\n"
+        "assert int(steps.loc[steps['step'] == 'sales_orders', 'tries'].iloc[0]) == 2, steps",
+        "assert schedule['scheduleState']['status'] == 'STOPPED' and saved.paused is False",
     ],
 }
 # Notebooks that also run on a lab without the launcher (their processes differ there).
@@ -198,7 +240,9 @@ def test_notebook_is_valid_and_every_code_cell_is_python(lesson):
     nbformat.validate(nb)
     transform = TransformerManager().transform_cell
     for i, cell in enumerate(code_cells(nb)):
-        compile(transform(cell.source), f"{lesson.notebook.name} cell {i}", "exec")
+        # IPython runs a top-level `await` (Prefect's server calls, in a notebook).
+        compile(transform(cell.source), f"{lesson.notebook.name} cell {i}", "exec",
+                flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         if cell.source.startswith("%%writefile"):  # the cell's body is a DAG file: it must be Python too
             compile(cell.source.split("\n", 1)[1], f"{lesson.notebook.name} cell {i} (file)", "exec")
 
@@ -259,11 +303,19 @@ def test_lesson_dag_ids_carry_their_lesson_prefix_and_never_take_an_exercise_id(
 
 def test_exercises_notebook_names_only_exercises_of_the_manifest():
     known = {exercise for lesson in LESSONS for exercise in lesson.exercises}
-    text = "\n".join(cell.source for cell in read(LESSONS[-1]).cells)
+    exercises_lesson = lesson_named("09_exercises")
+    text = "\n".join(cell.source for cell in read(exercises_lesson).cells)
     named = set(re.findall(r"\bex\d\d_[a-z0-9_]+", text))
     assert named, "the exercises notebook names no exercise"
     assert named <= known, f"not in course.yml: {sorted(named - known)}"
-    assert set(LESSONS[-1].exercises) <= named
+    assert set(exercises_lesson.exercises) <= named
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=by_slug)
+def test_notebook_names_a_kernel_that_make_setup_registers(lesson):
+    kernel = read(lesson).metadata.kernelspec.name
+    installed = REPO_ROOT / ".venv" / "share" / "jupyter" / "kernels" / kernel / "kernel.json"
+    assert kernel == AIRFLOW_KERNEL or installed.is_file(), f"{kernel}: no {installed}; run `make setup`"
 
 
 def test_other_answers_name_graded_questions_and_cover_whole_notebooks():
@@ -369,8 +421,10 @@ def notebook_lab(request: pytest.FixtureRequest,
         client.close()
         yield paths
     finally:
+        orchestrators.stop(paths=paths, quiet=True)
         engine.stop(paths, quiet=True)
     assert not engine.status(paths).running, "the lab still answers after engine.stop"
+    assert not orchestrators.processes(paths), "Prefect or Dagster processes outlived orchestrators.stop"
 
 
 def kernel_env(paths: LabPaths) -> dict[str, str]:
@@ -378,6 +432,7 @@ def kernel_env(paths: LabPaths) -> dict[str, str]:
     env = engine.airflow_env(paths)
     env[HOME_ENV] = str(paths.home)
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    env.update(ORCHESTRATOR_PORTS)
     return env
 
 
@@ -443,7 +498,8 @@ LAB_RUNS = [pytest.param(lesson, "launcher", id=lesson.slug) for lesson in LESSO
 def test_notebook_runs_top_to_bottom(lesson, notebook_lab):
     state = engine.read_state(notebook_lab)
     nb = read(lesson)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+    kernel = nb.metadata.kernelspec.name
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=kernel,
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     started = time.monotonic()
     with client.setup_kernel(env=kernel_env(notebook_lab)):
@@ -464,11 +520,20 @@ def test_notebook_runs_top_to_bottom(lesson, notebook_lab):
     assert "could not grade" not in shown, "the exercises notebook failed to run the grader"
     if lesson.slug == "09_exercises":  # the starters, graded: each has a verdict with points
         assert shown.count("NOT YET") >= 8, shown[-3000:]
+    assert engine.read_state(notebook_lab) == state, "a notebook restarted the lab"
+    if kernel != AIRFLOW_KERNEL:  # Prefect and Dagster: both wrote the lab's warehouse, both UIs saw it
+        with sqlite3.connect(notebook_lab.warehouse) as warehouse:
+            for table in ("l10_prefect_regions", "l10_dagster_regions"):
+                rows = warehouse.execute(f"SELECT region, orders FROM {table} ORDER BY region").fetchall()
+                assert rows == [("asia", 4), ("eu", 4), ("us", 4)], (table, rows)
+        assert set(orchestrators.running(notebook_lab)) == {"prefect", "dagster"}, shown[-2000:]
+        assert "the UI shows the run as SUCCESS" in shown, shown[-2000:]
+        print(f"{lesson.notebook.name} ran in {took:.1f} s")
+        return
     # The notebook found the test's lab (COURSE_AIRFLOW_HOME reached the kernel) and did not restart it.
     setup = text_of(cells[0])
     assert f"running at {state.url}" in setup and str(notebook_lab.home) in setup, setup
     assert "Starting Airflow" not in setup, setup
-    assert engine.read_state(notebook_lab) == state, "a notebook restarted the lab"
     # Pictures from course.display were drawn, not just printed as <Figure ...>.
     for cell in cells:
         if DRAWS_FIGURE.search(cell.source.strip().splitlines()[-1]):
