@@ -46,7 +46,8 @@ telemetry:
   enabled: false
 """
 WORKSPACE_QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
-  locationOrLoadError { __typename ... on PythonError { message } } } } ... on PythonError { message } } }"""
+  locationOrLoadError { __typename ... on PythonError { message causes { message stack } } } } }
+  ... on PythonError { message } } }"""
 
 
 class OrchestratorError(LabError):
@@ -213,8 +214,13 @@ def _dagster_ready(service: Service) -> bool:
     for entry in locations:
         error = entry.get("locationOrLoadError") or {}
         if error.get("__typename") == "PythonError":
+            # The first error says "could not load"; the last of its causes says why, and where.
+            root = (error.get("causes") or [error])[-1]
+            where = [line.strip().splitlines()[0] for line in root.get("stack") or []
+                     if entry["name"] in line]
             raise OrchestratorError(
-                f"Dagster could not load {entry['name']}: {error.get('message', '').strip()}\n"
+                f"Dagster could not load {entry['name']}: {root.get('message', '').strip()}"
+                f"{' (' + where[-1] + ')' if where else ''}\n"
                 f"Fix the file in {Path(service.files[0]).parent} and run "
                 "`orchestrators.start(\"dagster\")` again.")
     return len(locations) == len(service.files)
