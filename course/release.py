@@ -22,7 +22,9 @@ from course.manifest import lessons
 from course.paths import REPO_ROOT
 
 ASSIGNMENT = "week14"
-TOP_FILES = ("Makefile", "README.md", "pyproject.toml", "uv.lock", "environment.yml", ".gitignore")
+TOP_FILES = ("Makefile", "README.md", "pyproject.toml", "uv.lock", "environment.yml", ".gitignore",
+             # Prefect and Dagster's own environment (lesson 10)
+             "orchestrators/pyproject.toml", "orchestrators/uv.lock", "environment-orchestrators.yml")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 
@@ -66,6 +68,7 @@ def build(root: Path = REPO_ROOT, dist: Path | None = None) -> Path:
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
     for top in TOP_FILES:
+        (stage / top).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(root / top, stage / top)
     shutil.copytree(root / "course", stage / "course", ignore=SKIP)
     shutil.copytree(root / "autograder", stage / "autograder",

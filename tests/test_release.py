@@ -78,7 +78,8 @@ def _notebook_secrets() -> set[str]:
 
 def test_release_holds_what_a_learner_needs(release):
     for part in ("Makefile", "README.md", "pyproject.toml", "uv.lock", "environment.yml",
-                 "course/lab.py", "autograder/__main__.py"):
+                 "orchestrators/pyproject.toml", "orchestrators/uv.lock", "environment-orchestrators.yml",
+                 "course/lab.py", "course/orchestrators.py", "autograder/__main__.py"):
         assert (release / part).is_file(), part
     for exercise in (ROOT / "exercises").glob("ex*"):
         for part in ("README.md", "dag.py"):
