@@ -463,7 +463,7 @@ def run_scratch(client: NotebookClient, source: str) -> str | None:
     return None
 
 
-def tests_of_the_tests(client: NotebookClient, lesson: manifest.Lesson) -> list[str]:
+def answers_and_claims_problems(client: NotebookClient, lesson: manifest.Lesson) -> list[str]:
     """Other answers in place of the solutions, then the questions' tests; the notebook's claims."""
     graded = {nbgrader(cell)["grade_id"]: cell for cell in client.nb.cells if nbgrader(cell)}
     problems = []
@@ -509,7 +509,7 @@ def test_notebook_runs_top_to_bottom(lesson, notebook_lab):
         except CellExecutionError as error:
             pytest.fail(f"{lesson.notebook.name}: a cell raised\n{str(error)[-4000:]}", pytrace=False)
         took = time.monotonic() - started
-        problems = tests_of_the_tests(client, lesson)
+        problems = answers_and_claims_problems(client, lesson)
     assert not problems, "\n\n".join(problems)
 
     cells = code_cells(nb)
