@@ -145,9 +145,14 @@ def binary(name: str) -> Path:
     return path
 
 
-def _service_env(paths: LabPaths, name: str) -> dict[str, str]:
+def _service_env(paths: LabPaths, name: str, port: int) -> dict[str, str]:
     env = {**os.environ, **settings(paths)}
     env.pop("PREFECT_API_URL", None)  # the server is the API; a client setting must not confuse it
+    # Prefect's UI asks the API at this address; it would assume port 4200 otherwise.
+    env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
+    env["PREFECT_SERVER_API_HOST"], env["PREFECT_SERVER_API_PORT"] = "127.0.0.1", str(port)
+    env["PREFECT_CLI_PROMPT"] = "false"  # `prefect server start` asks about profiles otherwise
+    env["PREFECT_CLI_COLORS"] = "false"
     env["PATH"] = f"{ENV_DIR / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(ENV_DIR)
     env.pop("PYTHONHOME", None)
@@ -277,7 +282,7 @@ def start(name: str, paths: LabPaths | None = None, port: int | None = None,
     log = paths.logs / f"{name}.log"
     with open(log, "ab") as out:
         process = subprocess.Popen(_argv(name, chosen, files), stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=_service_env(paths, name),
+                                   stdin=subprocess.DEVNULL, env=_service_env(paths, name, chosen),
                                    cwd=paths.home, start_new_session=True)
     service = Service(name=name, port=chosen, pgid=process.pid, log=str(log),
                       files=[str(f) for f in files])
