@@ -36,6 +36,7 @@ NAMES = ("prefect", "dagster")
 TITLES = {"prefect": "Prefect server", "dagster": "Dagster UI"}
 DEFAULT_PORTS = {"prefect": 4200, "dagster": 3000}
 PORT_ENV = {"prefect": "COURSE_PREFECT_PORT", "dagster": "COURSE_DAGSTER_PORT"}
+KERNEL_NAME = "Python 3 (Prefect + Dagster)"  # as `make setup` registers it
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
 # In the environment of every process a server starts: how `stop` finds stragglers.
@@ -134,6 +135,15 @@ def _warn_if_prefect_was_imported(api_url: str | None) -> None:
     if PREFECT_API_URL.value() != api_url:
         print(f"Prefect was imported before its server ran at {api_url}: restart the kernel "
               "(Kernel → Restart Kernel) and run the notebook from the top.")
+
+
+def check_kernel() -> None:
+    """Raise, saying what to do, unless this Python is the Prefect + Dagster environment."""
+    if Path(sys.prefix).resolve() != ENV_DIR.resolve():
+        raise OrchestratorError(
+            f"This notebook needs the kernel \"{KERNEL_NAME}\", not {sys.prefix}: pick it with Kernel → "
+            "Change Kernel (top right in JupyterLab), then run the notebook from the top. No such "
+            "kernel in the list? Run `make setup` in the course folder and reload the page.")
 
 
 def binary(name: str) -> Path:

@@ -82,6 +82,11 @@ def test_make_setup_registers_the_kernel_in_the_labs_jupyter_data_dir():
     assert not (Path.home() / ".local" / "share" / "jupyter" / "kernels" / "orchestrators").exists()
 
 
+def test_the_notebook_says_which_kernel_to_pick_when_run_in_another():
+    with pytest.raises(OrchestratorError, match=r'needs the kernel "Python 3 \(Prefect \+ Dagster\)"'):
+        orchestrators.check_kernel()  # this test runs in Airflow's .venv
+
+
 def test_settings_keep_state_in_the_lab_home_with_telemetry_off(tmp_path, monkeypatch):
     paths = LabPaths.default(tmp_path)
     for key in orchestrators.settings(paths):
