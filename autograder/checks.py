@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autograder.model import CheckResult
+from autograder.text import plain
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,14 @@ def evaluate(checks: Iterable[Check], facts: Any) -> list[CheckResult]:
         else:
             try:
                 message = c.func(facts) or ""
-                result = CheckResult(c.id, c.title, "pass", c.points, c.points, message)
+                result = CheckResult(c.id, c.title, "pass", c.points, c.points, plain(message))
             except AssertionError as exc:
-                result = CheckResult(c.id, c.title, "fail", 0.0, c.points, str(exc), c.hint)
+                result = CheckResult(c.id, c.title, "fail", 0.0, c.points, plain(str(exc)), c.hint)
             except Exception as exc:  # a defect of the check, not of the submission
                 result = CheckResult(c.id, c.title, "error", 0.0, c.points,
-                                     f"The grader could not run this check: {type(exc).__name__}: "
-                                     f"{exc}. Please report it to your instructor.")
+                                     plain(f"The grader could not run this check: "
+                                           f"{type(exc).__name__}: {exc}. Please report it to "
+                                           "your instructor."))
         status_of[c.id] = result.status
         results.append(result)
     return results

@@ -20,8 +20,10 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -33,10 +35,12 @@ from autograder.exercises import Exercise, all_exercises
 from autograder.grade import grade
 from autograder.model import CheckResult, Report
 from autograder.runner import WarmServer
+from autograder.sandbox import isolate
+from autograder.text import markdown_cell
 
 HIDDEN_MESSAGE = ("This check runs your DAG on grading data you have not seen, and it did not pass. "
                   "Re-read the exercise's contract and test your DAG on more varied data.")
-GRADER_FILES = ("checks.py", "common.py", "runner.py", "values.py", "facts.py")
+REFUSED_ID = "submission.refused"
 
 
 @dataclass(frozen=True)
@@ -51,33 +55,70 @@ class Submission:
 
 
 def find_submissions(submitted: Path, exercises: dict[str, Exercise] | None = None) -> list[Submission]:
-    """Every ``<student>/<exercise_id>/dag.py`` under ``submitted``, in a stable order."""
+    """Every ``<student>/<exercise_id>/dag.py`` under ``submitted``, in a stable order.
+
+    Symbolic links are listed too (not followed): ``snapshot`` refuses them with a reason.
+    """
     exercises = exercises or all_exercises()
     found = []
     for student in sorted(p for p in submitted.iterdir() if p.is_dir()):
         for folder in sorted(p for p in student.iterdir() if p.is_dir()):
-            if folder.name in exercises and (folder / "dag.py").is_file():
+            if folder.name in exercises and os.path.lexists(folder / "dag.py"):
                 found.append(Submission(student.name, exercises[folder.name], folder / "dag.py"))
     return found
 
 
-def grader_fingerprint(exercise: Exercise) -> str:
-    """Changes when the exercise's checks or grading data change: such reports are re-graded."""
-    digest = hashlib.sha256()
+class Refused(ValueError):
+    """A submission the grader will not open (a link, a device, a file too large)."""
+
+
+MAX_SUBMISSION_BYTES = 1 << 20
+
+
+def snapshot(sub: Submission) -> bytes:
+    """The submission's bytes, read once: a regular file in real folders, nothing it links to."""
+    for part in (sub.path.parent.parent, sub.path.parent, sub.path):
+        if part.is_symlink():
+            raise Refused(f"{part.name} is a symbolic link; hand in the file itself, not a link to it")
+    try:
+        fd = os.open(sub.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise Refused(f"dag.py cannot be opened ({exc.strerror})") from exc
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused("dag.py is not a regular file; hand in the Python file itself")
+        data = f.read(MAX_SUBMISSION_BYTES + 1)
+    if len(data) > MAX_SUBMISSION_BYTES:
+        raise Refused(f"dag.py is larger than {MAX_SUBMISSION_BYTES >> 20} MB; a DAG file is a few KB")
+    return data
+
+
+def grader_sources(exercise: Exercise) -> list[Path]:
+    """Every file a verdict depends on: the grader's code, the schedule helpers, the data."""
     root = Path(__file__).resolve().parent
-    for name in (*GRADER_FILES, f"exercises/{exercise.id}.py"):
-        path = root / name
-        if path.exists():
-            digest.update(path.read_bytes())
+    files = sorted(root.rglob("*.py")) + [root.parent / "course" / "schedules.py"]
     data = exercise.grading_data
-    for path in sorted(data.rglob("*")) if data.exists() else []:
-        if path.is_file():
-            digest.update(path.name.encode() + path.read_bytes())
+    files += sorted(p for p in data.rglob("*") if p.is_file()) if data.exists() else []
+    return files
+
+
+def grader_fingerprint(exercise: Exercise) -> str:
+    """Changes when any grader source, check or grading data changes: such reports are re-graded."""
+    digest = hashlib.sha256()
+    for path in grader_sources(exercise):
+        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def content_hash(sub: Submission, fingerprint: str) -> str:
-    return hashlib.sha256(sub.path.read_bytes() + fingerprint.encode()).hexdigest()[:16]
+def content_hash(data: bytes, fingerprint: str) -> str:
+    return hashlib.sha256(data + fingerprint.encode()).hexdigest()[:16]
+
+
+def refused_report(sub: Submission, reason: str) -> Report:
+    return Report(sub.exercise.id, f"{sub.key}/dag.py", [CheckResult(
+        REFUSED_ID, "The submission is a Python file the grader can open", "fail", 0, 0,
+        f"Not graded: {reason}.")])
 
 
 def pending(subs: list[Submission], out: Path) -> tuple[list[tuple[Submission, str]],
@@ -89,7 +130,12 @@ def pending(subs: list[Submission], out: Path) -> tuple[list[tuple[Submission, s
     for sub in subs:
         if sub.exercise.id not in fingerprints:
             fingerprints[sub.exercise.id] = grader_fingerprint(sub.exercise)
-        digest = content_hash(sub, fingerprints[sub.exercise.id])
+        try:
+            data = snapshot(sub)
+        except Refused as exc:
+            todo.append((sub, f"refused:{exc}"))
+            continue
+        digest = content_hash(data, fingerprints[sub.exercise.id])
         try:
             stored = json.loads((out / "reports" / sub.student / f"{sub.exercise.id}.json").read_text())
         except (OSError, ValueError):
@@ -111,6 +157,7 @@ def _write_atomic(path: Path, text: str) -> None:
 def feedback_markdown(report: Report, exercise: Exercise) -> str:
     """The student's feedback: every check, with the data of hidden checks withheld."""
     hidden = {c.id for c in exercise.checks if c.hidden}
+    secret = hidden_lines(exercise)
     lines = [f"# {exercise.title}", "",
              f"**{'Passed' if report.status == 'pass' else 'Not passed yet'}** — "
              f"{report.score:g} / {report.max_score:g} points", "",
@@ -125,10 +172,33 @@ def feedback_markdown(report: Report, exercise: Exercise) -> str:
         if c.status in ("fail", "error") and c.hint:
             message = f"{message} *Hint: {c.hint}*"
         points = f"{c.points:g}/{c.max_points:g}" if c.max_points else "advice"
-        cell = message.replace("|", "\\|").replace("\n", " ")
+        cell = markdown_cell(withhold(message, secret))
         lines.append(f"| {mark[c.status]} | {c.title} | {points} | {cell} |")
-    lines += ["", *[f"> {note}" for note in report.notes]]
+    lines += ["", *[f"> {markdown_cell(withhold(note, secret))}" for note in report.notes]]
     return "\n".join(lines) + "\n"
+
+
+WITHHELD = "[grading data withheld]"
+
+
+def hidden_lines(exercise: Exercise) -> list[str]:
+    """The lines of the hidden grading data a learner's message could quote, longest first."""
+    if not exercise.hidden_data.exists():
+        return []
+    found = set()
+    for path in exercise.hidden_data.rglob("*"):
+        if path.is_file():
+            found.update(line.strip() for line in path.read_text(errors="replace").splitlines()
+                         if len(line.strip()) >= 8)
+    return sorted(found, key=len, reverse=True)
+
+
+def withhold(text: str, secret: list[str]) -> str:
+    """``text`` with every quoted line of the hidden data replaced: feedback never carries it."""
+    for line in secret:
+        if line in text:
+            text = text.replace(line, WITHHELD)
+    return text
 
 
 class Progress:
@@ -164,9 +234,13 @@ class Progress:
                           f"in {elapsed:.1f} s.\n")
 
 
-def store_report(out: Path, student: str, exercise: Exercise, report: Report, digest: str) -> None:
-    """Write the report and the student's feedback, each atomically: a crash loses nothing."""
-    data = {**report.to_dict(), "student": student, "content_hash": digest}
+def store_report(out: Path, student: str, exercise: Exercise, report: Report, digest: str | None) -> None:
+    """Write the report and the student's feedback, each atomically: a crash loses nothing.
+
+    A report the grader could not finish is stored without its hash, so a re-run grades again.
+    """
+    crashed = any(c.id == "grader.crashed" for c in report.checks)
+    data = {**report.to_dict(), "student": student, "content_hash": None if crashed else digest}
     _write_atomic(out / "reports" / student / f"{exercise.id}.json",
                   json.dumps(data, indent=1, ensure_ascii=False))
     _write_atomic(out / "feedback" / student / f"{exercise.id}.md", feedback_markdown(report, exercise))
@@ -180,6 +254,9 @@ def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: Gra
     is False or an existing gradebook (``nbgrader_db``) is given to merge from.
     """
     config = config or GradeConfig.from_env()
+    if config.sandbox and (why := isolate.available()):
+        raise SystemExit(f"Cannot grade a class safely: {why}. Run grade-class as root on Linux, "
+                         "or pass --no-sandbox if you trust every submission.")
     jobs = jobs or os.cpu_count() or 2
     subs = find_submissions(submitted)
     progress = Progress(len(subs))
@@ -188,10 +265,25 @@ def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: Gra
         _write_atomic(out / "feedback" / sub.student / f"{sub.exercise.id}.md",
                       feedback_markdown(Report.from_dict(data), sub.exercise))
         progress.update(sub, None, skipped=True)
+    for sub, digest in [t for t in todo if t[1].startswith("refused:")]:
+        report = refused_report(sub, digest.removeprefix("refused:"))
+        store_report(out, sub.student, sub.exercise, report, None)
+        progress.update(sub, report)
+    todo = [t for t in todo if not t[1].startswith("refused:")]
     if todo:
+        snapshots = Path(tempfile.mkdtemp(prefix="grade-class-"))  # the bytes graded, the grader's
         with WarmServer(config) as server, ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(grade, sub.exercise, sub.path, config, server): (sub, digest)
-                       for sub, digest in todo}
+            futures = {}
+            for sub, digest in todo:
+                copy = snapshots / f"{len(futures)}" / "dag.py"
+                copy.parent.mkdir()
+                try:
+                    copy.write_bytes(snapshot(sub))
+                except Refused as exc:
+                    store_report(out, sub.student, sub.exercise, refused_report(sub, str(exc)), None)
+                    continue
+                futures[pool.submit(grade, sub.exercise, copy, config, server, f"{sub.key}/dag.py")] \
+                    = (sub, digest)
             for future in as_completed(futures):
                 sub, digest = futures[future]
                 try:
@@ -202,6 +294,7 @@ def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: Gra
                         f"{type(exc).__name__}: {exc}. Grade it again; report it if it persists.")])
                 store_report(out, sub.student, sub.exercise, report, digest)
                 progress.update(sub, report)
+        shutil.rmtree(snapshots, ignore_errors=True)
     progress.close()
     if nbgrader_db is None and notebooks:
         nbgrader_db = autograde_notebooks(submitted, out)

@@ -67,9 +67,9 @@ def import_loads(facts: Facts) -> None:
         raise AssertionError(f"While importing your file, {facts.import_crash}. Code at the top "
                              "level of a DAG file must not end the process.")
     err = facts.import_error
-    if err and err.type == "Tampering":
+    if err and err.type in ("Crash", "Refused", "NotSerializable"):  # the grader's own words
         raise AssertionError(f"Importing {facts.filename}: {err.message}. A DAG file must only "
-                             "define DAGs and tasks: remove the lines that change Airflow.")
+                             "define DAGs and tasks.")
     if err:
         message = f"Importing {facts.filename} failed: {err.describe(facts.filename)}."
         fix = _explanation(f"{err.message} {err.code or ''}")
@@ -102,10 +102,8 @@ def expected_tasks(facts: Facts) -> None:
 
 @check("structure.acyclic", title="Dependencies contain no cycle", points=0, needs=["import.dag_id"])
 def no_cycle(facts: Facts) -> None:
-    for task in facts.dag.tasks:
-        for nxt in facts.dag.tasks[task].downstream:
-            path = facts.dag.path_between(nxt, task)
-            assert path is None, f"Cycle: {' -> '.join([task, *path])}."
+    cycle = facts.dag.find_cycle()
+    assert cycle is None, f"Cycle: {' -> '.join(cycle)}."
 
 
 @check("structure.edges", title="Dependencies are exactly as asked", points=2,
@@ -165,9 +163,6 @@ def catchup(facts: Facts) -> None:
 def tasks_succeeded(facts: Facts) -> str:
     run = facts.run
     assert run is not None, "The DAG was not run."
-    assert not facts.run_tampered, (
-        f"During the run your code replaced part of Airflow ({', '.join(facts.run_tampered)}). "
-        "Tasks must do their work, not change Airflow: remove that code.")
     if run.timed_out:
         running = _names(run.running_tasks) if run.running_tasks else "no task (Airflow itself)"
         raise AssertionError(f"The test run did not finish in time: {running} was still running. "

@@ -24,6 +24,8 @@ class GradeConfig:
     warehouse_url: str | None = None
     cache_dir: Path = field(default_factory=lambda: REPO_ROOT / ".cache" / "autograder")
     keep_sandbox: bool = False
+    # Run learner code in the sandbox (namespaces, throwaway uid). Off only by explicit request.
+    sandbox: bool = True
 
     @classmethod
     def from_env(cls, **overrides: object) -> GradeConfig:

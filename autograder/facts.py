@@ -5,6 +5,7 @@ The runner fills these in; nothing here runs learner code.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,17 +73,45 @@ class DagInfo:
         return {(t.task_id, d) for t in self.tasks.values() for d in t.downstream}
 
     def path_between(self, start: str, end: str) -> list[str] | None:
-        """A chain of tasks from ``start`` to ``end`` following dependencies, if there is one."""
-        stack: list[list[str]] = [[start]]
-        seen = {start}
-        while stack:
-            path = stack.pop()
-            for nxt in sorted(self.tasks[path[-1]].downstream if path[-1] in self.tasks else ()):
+        """A chain of tasks from ``start`` to ``end`` following dependencies, if there is one.
+
+        Breadth-first with parent links: linear in tasks + edges, the shortest chain first.
+        """
+        parent: dict[str, str | None] = {start: None}
+        queue = deque([start])
+        while queue:
+            here = queue.popleft()
+            for nxt in sorted(self.tasks[here].downstream if here in self.tasks else ()):
+                if nxt in parent:
+                    continue
+                parent[nxt] = here
                 if nxt == end:
-                    return [*path, nxt]
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append([*path, nxt])
+                    chain = [end]
+                    while parent[chain[-1]] is not None:
+                        chain.append(parent[chain[-1]])
+                    return chain[::-1]
+                queue.append(nxt)
+        return None
+
+    def find_cycle(self) -> list[str] | None:
+        """One cycle of dependencies as ``[a, b, ..., a]``, or None: one linear depth-first pass."""
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        for root in sorted(self.tasks):
+            if root in state:
+                continue
+            path, stack = [root], [iter(sorted(self.tasks[root].downstream))]
+            state[root] = 1
+            while stack:
+                nxt = next(stack[-1], None)
+                if nxt is None:
+                    state[path.pop()] = 2
+                    stack.pop()
+                elif state.get(nxt) == 1:
+                    return [*path[path.index(nxt):], nxt]
+                elif nxt not in state and nxt in self.tasks:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    stack.append(iter(sorted(self.tasks[nxt].downstream)))
         return None
 
 
@@ -117,10 +146,10 @@ class Facts:
     dag: DagInfo | None = None
     run: RunInfo | None = None
     rerun: RunInfo | None = None
-    run_tampered: list[str] = field(default_factory=list)
     warehouse_rows: list[dict] | None = None
     warehouse_error: str | None = None
     mails: list[dict] = field(default_factory=list)
     expected: dict[str, Any] = field(default_factory=dict)
     output_tail: str = ""
+    not_isolated: str | None = None  # why learner code ran without the sandbox, when it did
     dags_folder: str = ""  # where the submission ran, to shorten paths in logs

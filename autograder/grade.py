@@ -10,6 +10,7 @@ from autograder.checks import evaluate
 from autograder.config import REPO_ROOT, GradeConfig
 from autograder.exercises import Exercise
 from autograder.model import Report
+from autograder.text import plain
 from autograder.runner import WarmServer, collect, task_log
 
 
@@ -28,14 +29,20 @@ def display_path(path: Path) -> str:
 
 
 def grade(exercise: Exercise, submission: Path | None = None,
-          config: GradeConfig | None = None, server: WarmServer | None = None) -> Report:
-    """Grade one submission; pass a WarmServer to grade many quickly."""
+          config: GradeConfig | None = None, server: WarmServer | None = None,
+          shown_as: str | None = None) -> Report:
+    """Grade one submission; pass a WarmServer to grade many quickly. ``shown_as`` names the
+    file in the report when what is graded is a copy."""
     config = config or GradeConfig.from_env()
     submission = submission or default_submission(exercise)
     started = time.monotonic()
     facts = collect(exercise, submission, config, server)
     results = evaluate(exercise.checks, facts)
-    report = Report(exercise=exercise.id, submission=display_path(submission), checks=results)
+    report = Report(exercise=exercise.id, submission=shown_as or display_path(submission),
+                    checks=results)
+    if facts.not_isolated:
+        report.notes.append(f"Not isolated: {facts.not_isolated}. Your DAG ran with your own rights; "
+                            "grades for a class are only made in the sandbox.")
     if not exercise.hidden_data.exists() and exercise.sample_data.exists():
         report.notes.append("Graded on your sample data in data/; your instructor grades on other "
                             "rows, so make sure your code reads the file rather than fixed values.")
@@ -46,7 +53,7 @@ def grade(exercise: Exercise, submission: Path | None = None,
                 if state == "failed" else ""
             same = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "", log)  # logs differ only in time
             if log and same not in shown and len(shown) < MAX_LOGS:
-                report.task_logs[task_id] = log
+                report.task_logs[task_id] = plain(log, 20_000)
                 shown.add(same)
     report.duration_s = time.monotonic() - started
     return report

@@ -1,14 +1,14 @@
-"""The one module that runs learner code.
+"""The one module that starts the processes that run learner code.
 
-``collect()`` prepares a sandbox (its own Airflow home copied from a pre-migrated template, the
-grader's hidden data, a fresh warehouse, a live SMTP sink), then runs this same module as a child
-process: ``python -m autograder.runner CHILD_SPEC``. The child imports the learner's DAG file,
-describes the DAG and runs ``dag.test()``. It runs in a process group of its own under resource
-limits and a wall-clock limit per phase; on time-out the whole group is killed.
+``collect()`` prepares a submission's sandbox folders (a home with a metadata database copied
+from a pre-migrated template, a read-only copy of the submission and of the grading data, a
+writable warehouse folder), a live SMTP sink and a warehouse, then starts the trusted grading
+process for it: forked from a ``WarmServer`` (fast) or as ``python -m autograder.runner SPEC``.
+That process runs the learner's code in sandboxes (``autograder.sandbox``, whose docstring states
+the trust boundary) and is killed with its process group at its deadline.
 
-The verdict never rests on what the learner's process prints: task states and XComs are read
-from the sandbox's metadata database, rows from the warehouse, mail from the sink. The child
-only adds what a database cannot tell: the DAG's shape and the exceptions, with their lines.
+The verdict never rests on what learner code prints or sends: task states and XComs are read
+from the grading process's metadata database, rows from the warehouse, mail from the sink.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import secrets
 import time
+import tokenize
 import traceback
 from contextlib import ExitStack
 from pathlib import Path
@@ -33,6 +35,7 @@ from typing import Any
 
 from autograder.config import REPO_ROOT, GradeConfig
 from autograder.facts import DagInfo, ErrorInfo, Facts, RunInfo
+from autograder.sandbox import isolate
 from autograder.world import MailSink, conn_env, warehouse_for
 
 # The logical date of the graded run, and the reference for schedule comparisons.
@@ -122,67 +125,118 @@ def airflow2_idioms(path: Path) -> list[dict]:
     return [{"code": f["code"], "line": f["location"]["row"], "message": f["message"]} for f in found]
 
 
+def read_source(path: Path) -> str:
+    """The file's text as Python reads it: a UTF-8 BOM or a PEP 263 coding line is honoured."""
+    with tokenize.open(path) as f:
+        return f.read()
+
+
 def collect(exercise: Any, submission: Path, config: GradeConfig,
             server: WarmServer | None = None) -> Facts:
     """Everything the checks need to know about one submission.
 
-    With a WarmServer the child is forked from an interpreter that has Airflow loaded and warmed
-    up (fast); without one it is a fresh interpreter (slow start, nothing shared).
+    With a WarmServer the grading process is forked from an interpreter that has Airflow loaded
+    and warmed up (fast); without one it is a fresh interpreter (slow start, nothing shared).
     """
     facts = Facts(exercise=exercise, submission=submission, filename=submission.name)
     try:
-        facts.source = submission.read_text(encoding="utf-8")
+        raw = submission.read_bytes()
+        facts.source = read_source(submission)
     except FileNotFoundError:
-        facts.read_error = f"{submission} does not exist"
+        facts.read_error = f"{submission.name} does not exist"
         return facts
-    except (OSError, UnicodeDecodeError) as exc:
-        facts.read_error = f"{submission} cannot be read: {exc}"
+    except (OSError, UnicodeDecodeError, SyntaxError) as exc:
+        facts.read_error = f"{submission.name} cannot be read as Python source: {exc}"
         return facts
     syntax_facts(facts)
     facts.airflow2_idioms = airflow2_idioms(submission)
     if exercise.grading_data.exists():
         facts.expected = exercise.expected_from(exercise.grading_data)
+    facts.not_isolated = isolate.available() if config.sandbox else \
+        "the sandbox was switched off (--no-sandbox)"
     if facts.syntax_error:
         return facts
 
     with ExitStack() as stack:
-        sandbox = Path(tempfile.mkdtemp(prefix=f"grade-{exercise.id}-"))
+        sandbox = Path(tempfile.mkdtemp(prefix=f"grade-{exercise.id}-"))  # 0700, the grader's
         if not config.keep_sandbox:
             stack.callback(shutil.rmtree, sandbox, True)
-        home, dags = sandbox / "home", sandbox / "home" / "dags"
-        dags.mkdir(parents=True)
+        home, dags = sandbox / "home", sandbox / "dags"
+        learner, store, root = sandbox / "learner", sandbox / "warehouse", sandbox / "root"
+        for folder in (home, dags, learner, store, root):
+            folder.mkdir()
         shutil.copy(template_db(config), home / "airflow.db")
-        shutil.copy(submission, dags / submission.name)
+        (dags / submission.name).write_bytes(raw)  # the bytes graded, whatever happens to the file
         if exercise.grading_data.exists():
-            shutil.copytree(exercise.grading_data, dags / "data")
+            shutil.copytree(exercise.grading_data, dags / "data", symlinks=False)
+        isolated = facts.not_isolated is None
+        uid = 100_000 + secrets.randbelow(1 << 30)  # throwaway: no file or process has it
+        if isolated:
+            for folder in (learner, store):
+                os.chown(folder, uid, uid)
         sink = stack.enter_context(MailSink())
-        warehouse = stack.enter_context(warehouse_for(config.warehouse_url, sandbox))
-        env = child_env(home, dags, dict([conn_env("warehouse", warehouse.connection()),
-                                          conn_env("smtp_default", sink.connection())]))
+        warehouse = stack.enter_context(warehouse_for(config.warehouse_url, store))
+        if isolated and warehouse.kind == "SQLite":
+            warehouse.path.touch()
+            os.chown(warehouse.path, uid, uid)
+        conns = {"warehouse": warehouse.connection(), "smtp_default": sink.connection()}
+        forward = [(sink.port, "127.0.0.1", sink.port)]
+        if warehouse.kind == "PostgreSQL":
+            db = conns["warehouse"]
+            forward.append((db["port"], db["host"], db["port"]))
+            if isolated:
+                conns["warehouse"] = {**conns["warehouse"], "host": "127.0.0.1"}
+        env = child_env(home, dags, dict(conn_env(k, v) for k, v in conns.items()))
+        (home / "tasks").mkdir()
         spec = {"dag_file": str(dags / submission.name), "dag_id": exercise.dag_id,
-                "schedule": exercise.schedule, "runs": exercise.runs}
+                "task_logs": str(home / "tasks"),
+                "schedule": exercise.schedule, "runs": exercise.runs, "forward": forward,
+                "import_timeout": config.import_timeout,
+                "deadline": config.boot_timeout + config.import_timeout
+                + config.run_timeout * max(1, exercise.runs) + 30,
+                "box": sandbox_box(root, uid, dags, learner, store, conns, config, isolated)}
         events, ended = _run_child(spec, env, home, config, server)
         _read_events(facts, events, ended)
         if facts.dag is not None and ended["phase"].startswith("run"):
             runs = _runs_from_db(home / "airflow.db", exercise.dag_id, events, ended)
             ran = next((e for e in events if e["event"] == "ran"), None)
-            # No run in the database: dag.test() failed before creating one (a cycle, say).
+            # No run in the database: the run failed before creating one (a cycle, say).
             facts.run = runs[0] if runs else RunInfo(
                 state=None, task_states={}, xcoms={}, failures={}, timed_out=ended["timed_out"],
                 crash=None if ended["timed_out"] or ran else _crash_text(ended),
                 error=ErrorInfo.from_dict(ran.get("error")) if ran else None)
             facts.rerun = runs[1] if len(runs) > 1 else None
-            facts.run_tampered = sorted({n for e in events if e["event"] == "tampered"
-                                         for n in e["names"]})
             if exercise.warehouse_table:
                 try:
                     facts.warehouse_rows = warehouse.rows(exercise.warehouse_table)
                 except LookupError as exc:
                     facts.warehouse_error = str(exc)
             facts.mails = sink.mails
-        facts.output_tail = _tail(home / "output.log")
+        facts.output_tail = _task_logs(home / "tasks") or _tail(home / "output.log")
         facts.dags_folder = f"{dags}/"
     return facts
+
+
+def sandbox_box(root: Path, uid: int, dags: Path, learner: Path, store: Path, conns: dict,
+                config: GradeConfig, isolated: bool) -> dict:
+    """What the sandboxed processes of one submission see: the interpreter and venv read-only,
+    the submission and its data read-only, a home and the warehouse folder writable."""
+    interpreter = {sys.base_prefix, sys.prefix}
+    binds = [(p, p, False) for p in sorted(interpreter)]
+    binds += [(str(dags), str(dags), False), (str(learner), str(learner), True),
+              (str(store), str(store), True)]
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(learner), "USER": "learner", "LOGNAME": "learner", "LANG": "C.UTF-8",
+        "AIRFLOW_HOME": str(learner / "airflow"), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__EMAIL__FROM_EMAIL": "airflow@course.local",
+        "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1",
+        **dict(conn_env(k, v) for k, v in conns.items()),
+    }
+    return {"root": str(root), "uid": uid, "binds": binds, "env": env, "cwd": str(learner),
+            "isolated": isolated,
+            "limits": {"cpu_seconds": config.cpu_seconds, "memory_bytes": config.memory_bytes,
+                       "file_bytes": config.file_bytes}}
 
 
 class _Cold:
@@ -217,6 +271,9 @@ def _run_child(spec: dict, env: dict[str, str], home: Path, config: GradeConfig,
              else _Cold(spec_file, env, home, config))
     budget = {"boot": config.boot_timeout, "import": config.import_timeout}
     phase, deadline = "boot", time.monotonic() + config.boot_timeout
+    # However the phases go, the whole grading ends by then.
+    overall = time.monotonic() + config.boot_timeout + config.import_timeout \
+        + config.run_timeout * max(1, spec.get("runs", 1))
     events: list[dict] = []
     timed_out = None
     offset = 0
@@ -233,6 +290,8 @@ def _run_child(spec: dict, env: dict[str, str], home: Path, config: GradeConfig,
                 event = json.loads(line)
             except ValueError:
                 continue
+            if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+                continue
             events.append(event)
             if event.get("event") == "phase":
                 phase = event["phase"]
@@ -243,7 +302,7 @@ def _run_child(spec: dict, env: dict[str, str], home: Path, config: GradeConfig,
         read_new()
         if exited:
             break
-        if time.monotonic() > deadline:
+        if time.monotonic() > min(deadline, overall):
             timed_out = phase
             _kill_group(child.pid)
             break
@@ -338,11 +397,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _tail(path: Path) -> str:
+def _tail(path: Path, size: int = OUTPUT_TAIL) -> str:
+    """The last ``size`` bytes of a log, however long it grew."""
     try:
-        return path.read_text(errors="replace")[-OUTPUT_TAIL:]
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - size))
+            return f.read(size).decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def _task_logs(folder: Path, per_task: int = 64 << 10) -> str:
+    """The first run's task logs in the order the tasks ran, each framed as ``dag.test()`` does."""
+    parts = []
+    for path in sorted(folder.glob("0-*.log")):
+        task_id = path.stem.split("-", 2)[2]
+        parts += [f"[DAG TEST] starting task_id={task_id} map_index=-1", _tail(path, per_task),
+                  f"[DAG TEST] end task task_id={task_id} map_index=-1"]
+    return "\n".join(parts)
 
 
 def task_log(output: str, task_id: str, lines: int = 25, dags_folder: str = "") -> str:
@@ -400,7 +472,12 @@ class WarmServer:
 
     def _listen(self) -> None:
         for line in self._proc.stdout:
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+                if not isinstance(message, dict):
+                    continue
+            except ValueError:
+                continue
             with self._changed:
                 if "exit" in message:
                     self._exits[message["pid"]] = message["exit"]
@@ -489,7 +566,9 @@ def serve() -> None:
     for name in ("airflow.providers.standard.operators.python", "airflow.providers.standard.operators.bash",
                  "airflow.providers.smtp.operators.smtp", "airflow.providers.common.sql.hooks.sql",
                  "airflow.providers.sqlite.hooks.sqlite", "airflow.providers.postgres.hooks.postgres",
-                 "airflow.timetables.trigger", "airflow.timetables.interval", "pandas", "course.schedules"):
+                 "airflow.timetables.trigger", "airflow.timetables.interval", "pandas", "course.schedules",
+                 "airflow.sdk.execution_time.task_runner", "airflow.dag_processing.dagbag",
+                 "airflow.dag_processing.collection", "autograder.sandbox.supervise"):
         try:
             importlib.import_module(name)
         except ImportError:
@@ -547,6 +626,7 @@ def _forked_child(request: dict) -> None:
     """In a child of the fork server: become a sandboxed grading child, then run the submission."""
     try:
         os.setsid()
+        isolate.prctl(isolate.PR_SET_PDEATHSIG, signal.SIGKILL)  # ends if the server ends
         _set_limits(*request["limits"])
         out = os.open(Path(request["home"]) / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         os.dup2(out, 1)
@@ -556,8 +636,11 @@ def _forked_child(request: dict) -> None:
         os.chdir(request["home"])
         os.environ.clear()
         os.environ.update(request["env"])
+        isolate.close_fds({0, 1, 2})  # the server's pipes are not the submission's business
         _point_airflow_at_this_home()
-        child_main(request["spec"])
+        from autograder.sandbox import supervise
+
+        supervise.main(request["spec"])
     except BaseException:
         traceback.print_exc()
     finally:
@@ -587,167 +670,10 @@ def _point_airflow_at_this_home() -> None:
     supervisor.in_process_api_server = lambda: fresh
 
 
-# --- the child process ---------------------------------------------------------------------
-
-def _error(exc: BaseException, dag_file: str) -> dict:
-    """Describe an exception by the deepest frame in the learner's file."""
-    if isinstance(exc, SyntaxError) and exc.filename == dag_file:
-        return {"type": type(exc).__name__, "message": exc.msg or "", "line": exc.lineno,
-                "code": (exc.text or "").rstrip("\n")}
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == dag_file]
-    message = str(exc)
-    if isinstance(exc, SystemExit):
-        message = f"sys.exit({exc.code!r}) was called"
-    return {"type": type(exc).__name__, "message": message[:2000],
-            "line": frames[-1].lineno if frames else None,
-            "code": frames[-1].line if frames else None,
-            "traceback": "".join(traceback.format_exception(exc))[-4000:]}
-
-
-def _describe_dag(dag: Any, schedule: str) -> dict:
-    import pendulum
-
-    from course.schedules import describe, next_run_times
-
-    reference = pendulum.parse(SCHEDULE_REFERENCE)
-    tasks = {}
-    for task in dag.tasks:
-        delay = getattr(task, "retry_delay", None)
-        tasks[task.task_id] = {
-            "operator": type(task).__name__,
-            "retries": getattr(task, "retries", None),
-            "retry_delay_s": delay.total_seconds() if hasattr(delay, "total_seconds") else None,
-            "owner": getattr(task, "owner", None),
-            "downstream": sorted(task.downstream_task_ids),
-        }
-    try:
-        runs = [t.isoformat() for t in next_run_times(dag.timetable, RUN_TIMES, after=reference)]
-        text = describe(dag.timetable)
-    except Exception as exc:  # an odd timetable: the schedule check will say what it is
-        runs, text = [], f"(could not compute run times: {exc})"
-    expected = [t.isoformat() for t in next_run_times(schedule, RUN_TIMES, after=reference)]
-    return {"dag_id": dag.dag_id, "tasks": tasks, "schedule": repr(dag.timetable), "schedule_text": text,
-            "run_times": runs, "expected_run_times": expected,
-            "start_date": dag.start_date.isoformat() if dag.start_date else None,
-            "catchup": bool(dag.catchup)}
-
-
-GUARDED = ("airflow.sdk.definitions.dag:DAG", "airflow.sdk.bases.operator:BaseOperator",
-           "airflow.models.dagrun:DagRun", "airflow.models.taskinstance:TaskInstance",
-           "airflow.sdk.execution_time.task_runner", "airflow.models.xcom:XComModel",
-           "airflow.sdk.execution_time.xcom:XCom", "sqlite3", "smtplib:SMTP")
-
-
-def _snapshot() -> dict[str, int]:
-    """Identity of every attribute of the Airflow parts a submission could patch to fake a pass."""
-    import importlib
-
-    seen = {}
-    for target in GUARDED:
-        module_name, _, attr = target.partition(":")
-        obj = importlib.import_module(module_name)
-        if attr:
-            obj = getattr(obj, attr)
-        for name, value in vars(obj).items():
-            if callable(value) or isinstance(value, classmethod | staticmethod | property):
-                seen[f"{target.split(':')[-1].split('.')[-1]}.{name}"] = id(value)
-    return seen
-
-
-def _changed(before: dict[str, int]) -> list[str]:
-    now = _snapshot()
-    return sorted(name for name, ident in before.items() if now.get(name) != ident)
-
-
-def child_main(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    channel = open(spec["events"], "a", buffering=1)  # noqa: SIM115 - open until os._exit
-
-    def send(**event: Any) -> None:
-        channel.write(json.dumps(event, default=str) + "\n")
-        channel.flush()
-
-    dag_file = spec["dag_file"]
-    import importlib.util
-
-    import pendulum
-    from airflow.sdk import DAG
-    from airflow.sdk.definitions._internal.contextmanager import DagContext
-
-    real_test = DAG.test  # before the learner's file can replace it
-    before = _snapshot()
-    send(event="phase", phase="import")
-    module_name = "submission"
-    DagContext.current_autoregister_module_name = module_name
-    try:
-        loader = importlib.util.spec_from_file_location(module_name, dag_file)
-        module = importlib.util.module_from_spec(loader)
-        sys.modules[module_name] = module
-        loader.loader.exec_module(module)
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt included: report, never crash
-        send(event="imported", ok=False, error=_error(exc, dag_file))
-        os._exit(0)
-    tampered = _changed(before)
-    if tampered:
-        message = f"the file replaces part of Airflow itself ({', '.join(tampered)})"
-        send(event="imported", ok=False, error={"type": "Tampering", "message": message})
-        os._exit(0)
-    found = {id(o): o for o in vars(module).values() if isinstance(o, DAG)}
-    found.update({id(d): d for d, _ in DagContext.autoregistered_dags})
-    dags = {d.dag_id: d for d in found.values()}
-    dag = dags.get(spec["dag_id"]) or (next(iter(dags.values())) if len(dags) == 1 else None)
-    described = _describe_dag(dag, spec["schedule"]) if dag is not None else None
-    send(event="imported", ok=True, dag_ids=sorted(dags), dag=described)
-    if dag is None or not spec.get("runs"):
-        os._exit(0)
-
-    from airflow.sdk.execution_time import task_runner
-
-    run_index = 0
-
-    def reporting(step: Any, ti_position: int, stage: str = "") -> Any:
-        # The task runner calls these module-level functions for every task: the places that see
-        # each learner exception with its traceback, whatever the operator.
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return step(*args, **kwargs)
-            except BaseException as exc:
-                ti = kwargs.get("ti") or (args[ti_position] if len(args) > ti_position else None)
-                error = _error(exc, dag_file)
-                if stage:
-                    error["message"] = f"{error['message']} ({stage})"
-                send(event="task_failed", task_id=getattr(ti, "task_id", "?"), run=run_index,
-                     error=error)
-                raise
-
-        return wrapper
-
-    task_runner._execute_task = reporting(task_runner._execute_task, 1)
-    task_runner._prepare = reporting(task_runner._prepare, 0,
-                                     "while rendering the task's templates, before it ran")
-    task_runner._push_xcom_if_needed = reporting(
-        task_runner._push_xcom_if_needed, 1, "while storing the return value as an XCom, after the task ran")
-    before = _snapshot()  # our own wrapper is not the learner's doing
-    for task in dag.tasks:
-        task.retries = 0  # a failing task reports at once instead of waiting for retry_delay
-    for run_index in range(spec["runs"]):
-        # A second run on the next day shows whether re-running duplicates the work.
-        send(event="phase", phase=f"run{run_index}")
-        try:
-            run = real_test(dag, logical_date=pendulum.parse(RUN_DATE).add(days=run_index))
-            send(event="ran", run=run_index, state=str(getattr(run, "state", None)))
-        except BaseException as exc:
-            send(event="ran", run=run_index, state="error", error=_error(exc, dag_file))
-        tampered = _changed(before)
-        if tampered:
-            send(event="tampered", run=run_index, names=tampered)
-            break
-    # Skip interpreter teardown: Airflow's in-process API client blocks for seconds in finalizers.
-    os._exit(0)
-
-
 if __name__ == "__main__":
     if sys.argv[1] == "--serve":
         serve()
     else:
-        child_main(sys.argv[1])
+        from autograder.sandbox import supervise
+
+        supervise.main(sys.argv[1])

@@ -13,8 +13,10 @@ nothing behind for long.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import socketserver
+import struct
 import subprocess
 import sys
 import threading
@@ -42,7 +44,16 @@ def serve(sock: Path, idle: float = IDLE_TIMEOUT) -> int:
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
-                request = json.loads(self.rfile.readline() or b"{}")
+                if _peer_uid(self.request) != os.getuid():
+                    self.wfile.write(b'{"error": "only the user who started the service may use it"}\n')
+                    return
+                try:
+                    request = json.loads(self.rfile.readline(1 << 16) or b"{}")
+                    if not isinstance(request, dict):
+                        raise ValueError("not an object")
+                except ValueError:
+                    self.wfile.write(b'{"error": "a request is one JSON object on one line"}\n')
+                    return
                 if not request:
                     return  # a caller checking that the service answers
                 if request.get("stop"):
@@ -63,6 +74,9 @@ def serve(sock: Path, idle: float = IDLE_TIMEOUT) -> int:
                         busy[0] -= 1
                         last[0] = time.monotonic()
 
+        problem = _not_private(sock.parent)
+        if problem:
+            raise SystemExit(problem)
         if sock.exists():
             sock.unlink()
         server = socketserver.ThreadingUnixStreamServer(str(sock), Handler)
@@ -88,6 +102,9 @@ def serve(sock: Path, idle: float = IDLE_TIMEOUT) -> int:
 
 def start(sock: Path, timeout: float = START_TIMEOUT, idle: float = IDLE_TIMEOUT) -> int:
     """Start the service in the background; return its process id once it answers on ``sock``."""
+    problem = _not_private(sock.parent)
+    if problem:
+        raise RuntimeError(problem)
     log_path = sock.with_suffix(".log")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "autograder", "serve", str(sock), "--idle",
@@ -142,6 +159,21 @@ def grade_remotely(sock: Path, exercise_id: str, submission: Path, timeout: floa
         print(f"The grading service could not grade {submission}: {reply['error']}; grading here instead.")
         return None
     return Report.from_dict(reply)
+
+
+def _not_private(folder: Path) -> str | None:
+    """Why ``folder`` may not hold the service's socket (others could open it), or None."""
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return (f"The grading service's socket must be in a folder only you can open (mode 0700): "
+                f"{folder} is not. Use a fresh folder, e.g. from `mktemp -d`.")
+    return None
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    """The uid of the process at the other end of a Unix socket (SO_PEERCRED)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
 
 
 def _answers(sock: Path) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -177,6 +179,50 @@ def test_grading_service_grades_sent_submissions_and_stops_when_asked(tmp_path):
     assert not sock.exists(), "stop() returned while the service still listens"
     assert service.stop(sock) is False
     assert service.grade_remotely(sock, "ex02_parallel_regions", tmp_path / "dag.py", 60) is None
+
+
+def _stop_as_another_user(sock: Path) -> str:
+    """What a process of another user gets when it asks the service on ``sock`` to stop."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(10)
+                conn.connect(str(sock))
+                conn.sendall(b'{"stop": true}\n')
+                answer = conn.recv(200).decode()
+        except OSError as exc:
+            answer = type(exc).__name__
+        os.write(write, answer.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as f:
+        return f.read()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_grading_service_ignores_other_users(tmp_path):
+    tmp_path.chmod(0o700)
+    sock = tmp_path / "service.sock"
+    service.start(sock)
+    try:
+        answer = _stop_as_another_user(sock)
+        assert "stopping" not in answer
+        assert service._answers(sock), "another user stopped the service"
+    finally:
+        assert service.stop(sock) is True
+
+
+def test_grading_service_refuses_a_socket_folder_others_can_open(tmp_path):
+    open_folder = tmp_path / "shared"
+    open_folder.mkdir(mode=0o755)
+    open_folder.chmod(0o755)
+    with pytest.raises(RuntimeError, match="0700"):
+        service.start(open_folder / "service.sock", timeout=60)
 
 
 def test_grading_service_stops_by_itself_when_idle(tmp_path):

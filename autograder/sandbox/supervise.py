@@ -1,0 +1,591 @@
+"""The trusted grading process: it parses and runs a submission the way Airflow 3 does, with the
+learner's code in sandboxes and every fact the verdict rests on in its own hands.
+
+One grading process per submission (a fork of the warm server, or a fresh interpreter):
+
+1. moves into a network namespace of its own where only the mail sink and the warehouse answer
+   (``network.Forwarder``);
+2. forks the **parse sandbox**, which imports the learner's file and sends back the DAG as
+   Airflow's serialized JSON (capped, validated), like the dag-processor does; the structure facts
+   are read from the DAG *deserialized here*, never from learner objects;
+3. writes that serialized DAG into its own metadata database (not visible to any sandbox) and
+   runs the scheduling loop of ``dag.test()`` itself;
+4. runs each task instance through Airflow's own supervisor (``ActivitySubprocess``): the task
+   process is forked into a **task sandbox**, parses the file there and talks only over the
+   supervisor's socket, which lets a task write only its own XComs; the supervisor records its
+   state through the in-process Execution API.
+
+Task states and XComs are then read from the database, rows from the warehouse and mail from
+the sink by the caller. The events this process writes (phases, the parse result, learner
+exceptions for the messages) go to a file no sandbox can see.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from autograder.sandbox import inside, isolate, protocol
+from autograder.sandbox.isolate import Box, Limits
+
+MAX_XCOM_BYTES = 1 << 20
+PARALLELISM = 4  # task instances run at once, as the lab's LocalExecutor does
+MAX_FRAME_BYTES = 64 << 20
+BUNDLE = "dags-folder"
+
+
+class Events:
+    """The grading process's own account of the run, one JSON object a line."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "a", buffering=1)  # noqa: SIM115 - open until os._exit
+        self._lock = threading.Lock()
+
+    def send(self, **event: Any) -> None:
+        with self._lock:
+            self._file.write(json.dumps(event, default=str) + "\n")
+            self._file.flush()
+
+
+def box_from(spec: dict, keep: tuple[int, ...] = ()) -> Box:
+    box = spec["box"]
+    return Box(root=box["root"], uid=box["uid"], binds=tuple(tuple(b) for b in box["binds"]),
+               env=box["env"], cwd=box["cwd"], limits=Limits(**box["limits"]),
+               isolated=box["isolated"], keep_fds=keep)
+
+
+def main(spec_path: str) -> None:
+    """The grading process's work for one submission (see the module docstring)."""
+    spec = json.loads(Path(spec_path).read_text())
+    # A deadline of its own, so that nothing outlives a grader that died: SIGALRM ends this
+    # process, and with it (PR_SET_PDEATHSIG) every sandbox it started.
+    signal.alarm(max(1, int(spec.get("deadline", 600))))
+    events = Events(spec["events"])
+    if spec["box"]["isolated"]:
+        from autograder.sandbox.network import Forwarder
+
+        forwarder = Forwarder()  # its thread keeps the host's network ...
+        isolate.own_network()    # ... this one, and every sandbox forked from it, gets its own
+        for port, host, target_port in spec["forward"]:
+            forwarder.listen(port, (host, target_port))
+    events.send(event="phase", phase="import")
+    parsed = parse(spec)
+    if not parsed["ok"]:
+        events.send(event="imported", ok=False, error=parsed["error"])
+        os._exit(0)
+    try:
+        dag = deserialize(parsed)
+    except Exception as exc:
+        events.send(event="imported", ok=False, error={
+            "type": "NotSerializable", "message": f"Airflow cannot read back the DAG your file "
+            f"defines: {type(exc).__name__}: {str(exc)[:500]}"})
+        os._exit(0)
+    described = describe(dag, spec["schedule"]) if dag is not None else None
+    events.send(event="imported", ok=True, dag_ids=parsed["dag_ids"], dag=described)
+    if dag is None or not spec.get("runs"):
+        os._exit(0)
+    import pendulum
+
+    from autograder.runner import RUN_DATE
+
+    preload()
+    try:
+        store_dag(parsed["serialized"])
+    except Exception as exc:
+        events.send(event="ran", run=0, state="error", error={
+            "type": type(exc).__name__, "message": str(exc)[:2000]})
+        os._exit(0)
+    for run_index in range(spec["runs"]):
+        # A second run on the next day shows whether re-running duplicates the work.
+        events.send(event="phase", phase=f"run{run_index}")
+        try:
+            state = run_dag(dag, pendulum.parse(RUN_DATE).add(days=run_index), spec, events, run_index)
+            events.send(event="ran", run=run_index, state=state)
+        except Exception as exc:
+            events.send(event="ran", run=run_index, state="error",
+                        error={"type": type(exc).__name__, "message": str(exc)[:2000]})
+    os._exit(0)  # skip interpreter teardown: the in-process API's finalizers block for seconds
+
+
+# What every task process needs: imported once here, shared by each task's fork.
+TASK_MODULES = ("airflow.sdk.execution_time.task_runner", "airflow.dag_processing.dagbag",
+                "airflow.providers.standard.operators.python", "airflow.providers.standard.operators.bash",
+                "airflow.providers.smtp.operators.smtp", "airflow.providers.common.sql.hooks.sql",
+                "airflow.providers.sqlite.hooks.sqlite")
+
+
+def preload() -> None:
+    import importlib
+
+    for name in TASK_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def parse(spec: dict) -> protocol.ParseResult:
+    """Import the learner's file in the parse sandbox; its serialized DAG, validated."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            os.setpgid(0, 0)  # a group of its own: kill(0, ...) reaches no grader process
+            isolate.enter(box_from(spec, keep=(write,)))
+            inside.parse_main(spec["dag_file"], spec["dag_id"], write)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        os._exit(70)
+    os.close(write)
+    deadline = time.monotonic() + spec["import_timeout"]
+    try:
+        raw = protocol.read_capped(read, protocol.MAX_PARSE_BYTES, deadline)
+        result = protocol.parse_result(raw) if raw else None
+    except TimeoutError:
+        _kill(pid)
+        raise SystemExit(0) from None  # the caller sees the import phase run out of time
+    except protocol.Malformed as exc:
+        result = protocol.ParseResult(ok=False, error=protocol.ErrorDict(
+            type="Refused", message=f"the process that imported your file sent something the grader "
+            f"cannot read ({exc}); a DAG file should only define DAGs"))
+    finally:
+        os.close(read)
+    _kill(pid)
+    status = _reap(pid)
+    if result is None:
+        result = protocol.ParseResult(ok=False, error=protocol.ErrorDict(
+            type="Crash", message=_ended(status)))
+    return result
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(pid: int) -> int:
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return 0
+
+
+def _ended(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    if code > 128:
+        code = 128 - code  # the sandbox's stand-in reports a signal as 128 + its number
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = {"SIGXCPU": "it used more CPU time than allowed", "SIGKILL": "it was killed",
+               "SIGXFSZ": "it wrote a file larger than allowed"}.get(name, f"signal {name}")
+        return f"the process importing your file was stopped: {why}"
+    return (f"the process importing your file exited with code {code} before it finished "
+            "(does your code call sys.exit() or os._exit()?)")
+
+
+def deserialize(parsed: protocol.ParseResult) -> Any:
+    """The scheduler's view of the DAG, as Airflow's scheduler reads a dag-processor's output."""
+    if parsed.get("serialized") is None:
+        return None
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    return DagSerialization.from_dict(parsed["serialized"])
+
+
+def describe(dag: Any, schedule: str) -> dict:
+    """The structure facts, from the deserialized DAG (plain values only)."""
+    import pendulum
+
+    from autograder.runner import RUN_TIMES, SCHEDULE_REFERENCE
+    from course.schedules import describe as describe_schedule
+    from course.schedules import next_run_times
+
+    reference = pendulum.parse(SCHEDULE_REFERENCE)
+    tasks = {}
+    for task in dag.tasks:
+        delay = getattr(task, "retry_delay", None)
+        tasks[task.task_id] = {
+            "operator": getattr(task, "task_type", None) or type(task).__name__,
+            "retries": getattr(task, "retries", None),
+            "retry_delay_s": delay.total_seconds() if hasattr(delay, "total_seconds") else None,
+            "owner": getattr(task, "owner", None),
+            "downstream": sorted(task.downstream_task_ids),
+        }
+    try:
+        runs = [t.isoformat() for t in next_run_times(dag.timetable, RUN_TIMES, after=reference)]
+        text = describe_schedule(dag.timetable)
+    except Exception as exc:  # an odd timetable: the schedule check will say what it is
+        runs, text = [], f"(could not compute run times: {exc})"
+    expected = [t.isoformat() for t in next_run_times(schedule, RUN_TIMES, after=reference)]
+    return {"dag_id": dag.dag_id, "tasks": tasks, "schedule": timetable_repr(dag.timetable),
+            "schedule_text": text,
+            "run_times": runs, "expected_run_times": expected,
+            "start_date": dag.start_date.isoformat() if dag.start_date else None,
+            "catchup": bool(dag.catchup)}
+
+
+def timetable_repr(table: Any) -> str:
+    """``CronTriggerTimetable(expression='0 3 * * *', timezone='UTC', ...)``: a core timetable
+    shown by its serialized fields, as the Task SDK's timetables show themselves."""
+    try:
+        fields = table.serialize()
+    except Exception:
+        fields = None
+    if not isinstance(fields, dict) or not fields:
+        return repr(table)
+    return f"{type(table).__name__}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+
+
+def store_dag(serialized: dict) -> None:
+    """Record the DAG in this process's metadata database, as the dag-processor's manager does."""
+    from airflow import settings
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.collection import update_dag_parsing_results_in_db
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG
+
+    session = settings.Session()
+    DagBundlesManager().sync_bundles_to_db(session=session)
+    session.commit()
+    update_dag_parsing_results_in_db(BUNDLE, None, [LazyDeserializedDAG(data=serialized)], {}, None,
+                                     set(), session=session)
+    session.commit()
+
+
+def run_dag(dag: Any, logical_date: Any, spec: dict, events: Events, run_index: int) -> str:
+    """One DAG run: ``dag.test()``'s scheduling loop, with every task run in a task sandbox."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun, get_or_create_dagrun
+    from airflow.sdk import timezone
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
+    from airflow.utils.state import DagRunState, TaskInstanceState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    session = settings.Session()
+    for task in dag.tasks:
+        task.retries = 0  # a failing task reports at once instead of waiting for retry_delay
+    run_after = timezone.utcnow()
+    run = get_or_create_dagrun(
+        dag=dag, start_date=logical_date, logical_date=logical_date,
+        data_interval=dag.timetable.infer_manual_data_interval(run_after=logical_date),
+        run_after=run_after,
+        run_id=DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=logical_date,
+                                      run_after=run_after),
+        session=session, conf=None, triggered_by=DagRunTriggeredByType.TEST,
+        triggering_user_name="grader")
+    client = InProcessTestSupervisor._api_client(dag)
+    finished = {TaskInstanceState.SUCCESS, TaskInstanceState.FAILED, TaskInstanceState.SKIPPED,
+                TaskInstanceState.UPSTREAM_FAILED, TaskInstanceState.REMOVED}
+    while run.state == DagRunState.RUNNING:
+        session.expire_all()
+        schedulable, _ = run.update_state(session=session)
+        for ti in schedulable:
+            if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+                ti.try_number += 1
+            ti.state = TaskInstanceState.SCHEDULED
+            ti.scheduled_dttm = timezone.utcnow()
+        session.commit()
+        every = set(run.get_task_instances(session=session))
+        scheduled = sorted((t for t in every if t.state == TaskInstanceState.SCHEDULED),
+                           key=lambda t: (t.task_id, t.map_index))
+        session.commit()  # end the read: SQLite lets the Execution API write only then
+        if not scheduled and {t for t in every if t.state not in finished}:
+            time.sleep(0.2)  # a deferred or rescheduled task: wait for it to become ready
+        run_tasks(scheduled, spec, client, events, run_index)
+        session.expire_all()
+        run.refresh_from_db(session=session)
+        session.commit()
+    return str(run.state)
+
+
+@dataclass
+class _Running:
+    ti: Any
+    proc: Any
+    advice: int          # read end of the task's advice pipe
+    log_file: Any
+
+
+def start_task(ti: Any, spec: dict, client: Any, events: Events, run_index: int) -> _Running | None:
+    """Fork one task instance into a task sandbox under Airflow's supervisor."""
+    from uuid import UUID
+
+    from airflow.sdk.api.datamodels._generated import BundleInfo
+    from airflow.sdk.api.datamodels._generated import TaskInstance as TaskInstanceSDK
+    from airflow.utils.state import TaskInstanceState
+
+    _TASK_COUNT[0] += 1
+    log_file = open(Path(spec["task_logs"]) / f"{run_index}-{_TASK_COUNT[0]:04d}-{ti.task_id}.log",  # noqa: SIM115
+                    "w", buffering=1)
+    log = structlog.wrap_logger(structlog.WriteLogger(log_file), processors=[render_task_event])
+    ti.set_state(TaskInstanceState.QUEUED)
+    what = TaskInstanceSDK(id=UUID(str(ti.id)), task_id=ti.task_id, dag_id=ti.dag_id, run_id=ti.run_id,
+                           try_number=ti.try_number, map_index=ti.map_index,
+                           dag_version_id=UUID(str(ti.dag_version_id)))
+    read, write = os.pipe()
+    try:
+        proc = GradedTask.start(what=what, dag_rel_path=os.path.basename(spec["dag_file"]),
+                                bundle_info=BundleInfo(name=BUNDLE), client=client,
+                                target=functools.partial(_task_main, spec, write), logger=log)
+    except Exception as exc:
+        log.exception("The grader could not start the task", task_id=ti.task_id)
+        events.send(event="task_failed", task_id=ti.task_id, run=run_index,
+                    error={"type": type(exc).__name__, "message": str(exc)[:2000]})
+        os.close(read)
+        log_file.close()
+        return None
+    finally:
+        os.close(write)
+    return _Running(ti, proc, read, log_file)
+
+
+def finish_task(job: _Running, events: Events, run_index: int) -> None:
+    """Serve the task's requests until it ends; then record what it said about its failure."""
+    from airflow.utils.state import TaskInstanceState
+
+    try:
+        job.proc.wait()
+    except Exception as exc:
+        events.send(event="task_failed", task_id=job.ti.task_id, run=run_index,
+                    error={"type": type(exc).__name__, "message": str(exc)[:2000]})
+    try:
+        raw = protocol.read_capped(job.advice, protocol.MAX_ADVICE_BYTES, time.monotonic() + 2)
+    except (TimeoutError, protocol.Malformed):
+        raw = b""
+    os.close(job.advice)
+    job.log_file.close()
+    advice = protocol.task_advice(raw)
+    if advice is not None and job.proc.final_state != TaskInstanceState.SUCCESS:
+        events.send(event="task_failed", task_id=job.ti.task_id, run=run_index, error=advice["error"])
+
+
+def run_tasks(tis: list[Any], spec: dict, client: Any, events: Events, run_index: int) -> None:
+    """Run ready task instances side by side, ``PARALLELISM`` at a time, as an executor would.
+
+    Each batch is forked from this thread before any supervising thread starts, so that no fork
+    happens while another thread of ours holds a lock.
+    """
+    for first in range(0, len(tis), PARALLELISM):
+        jobs = [job for ti in tis[first:first + PARALLELISM]
+                if (job := start_task(ti, spec, client, events, run_index)) is not None]
+        threads = [threading.Thread(target=finish_task, args=(job, events, run_index), daemon=True)
+                   for job in jobs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+_TASK_COUNT = [0]
+NOISE = ("Worker startup parse complete", "::group::", "::endgroup::", "DAG bundles loaded",
+         "Filling up the DagBag", "Pushing xcom", "Task instance state updated")
+
+
+def render_task_event(_logger: Any, method: str, event: dict) -> str:
+    """One line of a task's log as a learner reads it; a traceback in Python's own form."""
+    message = str(event.get("event", ""))
+    printed = event.get("logger") in ("task.stdout", "task.stderr") or not event.get("logger")
+    if printed and not event.get("error_detail"):
+        return message
+    if any(message.startswith(n) for n in NOISE):
+        raise structlog.DropEvent
+    level = str(event.get("level") or method).upper()
+    lines = [f"{level} - {message}"]
+    for error in event.get("error_detail") or []:
+        if not isinstance(error, dict):
+            continue
+        lines.append("Traceback (most recent call last):")
+        for frame in error.get("frames") or []:
+            if isinstance(frame, dict):
+                lines.append(f'  File "{frame.get("filename")}", line {frame.get("lineno")}, '
+                             f'in {frame.get("name")}')
+        lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
+    return "\n".join(lines)
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+def _task_main(spec: dict, advice: int) -> None:
+    """In the task process Airflow's supervisor just forked: enter the sandbox, run the task."""
+    from airflow.sdk.execution_time.supervisor import _subprocess_main
+
+    isolate.enter(box_from(spec, keep=(advice, *_CHANNELS)))
+    inside.report_task_failures(spec["dag_file"], advice)
+    _subprocess_main()
+
+
+_CHANNELS: list[int] = []
+
+
+def _seams() -> None:
+    """The private parts of Airflow's supervisor the grader relies on, in one place.
+
+    (Besides these, ``GradedTask`` overrides three methods of ``ActivitySubprocess``:
+    ``wait`` without signal forwarding, so that tasks can be supervised from threads;
+    ``_service_subprocess`` to notice a task's exit without a 5 s wait; ``_handle_request``
+    to refuse writes about other tasks.)
+
+    - ``_configure_logs_over_json_channel``: the only place that knows which file descriptor
+      carries the task's structured logs, so that the sandbox keeps it open and closes the rest.
+    - ``length_prefixed_frame_reader``: the task's requests are read with no size limit; a frame
+      larger than ``MAX_FRAME_BYTES`` closes the channel instead of allocating it.
+    """
+    from airflow.sdk.execution_time import supervisor
+
+    configure = supervisor._configure_logs_over_json_channel
+
+    def remember(log_fd: int) -> None:
+        _CHANNELS.append(log_fd)
+        configure(log_fd)
+
+    supervisor._configure_logs_over_json_channel = remember
+    supervisor.length_prefixed_frame_reader = _capped_frame_reader
+
+
+def _capped_frame_reader(gen: Any, on_close: Any) -> Any:
+    """Airflow's ``length_prefixed_frame_reader`` with a limit on the frame's length."""
+    import msgspec
+
+    from airflow.sdk.execution_time.supervisor import _RequestFrame
+
+    state: dict[str, Any] = {"needed": None, "header": bytearray(), "buffer": None, "pos": 0}
+    decoder = msgspec.msgpack.Decoder[_RequestFrame](_RequestFrame)
+    next(gen)
+
+    def cb(sock: Any) -> bool:
+        if state["needed"] is None:
+            chunk = sock.recv(4 - len(state["header"]))
+            if not chunk:
+                return False
+            state["header"].extend(chunk)
+            if len(state["header"]) < 4:
+                return True
+            needed = int.from_bytes(state["header"], byteorder="big")
+            state["header"] = bytearray()
+            if needed > MAX_FRAME_BYTES:
+                return False  # close the channel: the task then fails
+            state["needed"], state["buffer"], state["pos"] = needed, memoryview(bytearray(needed)), 0
+        if state["needed"] and state["buffer"] is not None:
+            n = sock.recv_into(state["buffer"][state["pos"]:])
+            if n == 0:
+                return False
+            state["pos"] += n
+            if state["pos"] >= state["needed"]:
+                request = decoder.decode(state["buffer"])
+                state.update(needed=None, buffer=None, pos=0)
+                try:
+                    gen.send(request)
+                except StopIteration:
+                    return False
+        return True
+
+    return cb, on_close
+
+
+def _make_graded_task() -> type:
+    from airflow.sdk.execution_time.comms import (
+        ClearTaskStateStore,
+        DeleteTaskStateStore,
+        DeleteVariable,
+        DeleteXCom,
+        ErrorResponse,
+        PutVariable,
+        SetTaskStateStore,
+        SetXCom,
+        TriggerDagRun,
+    )
+    from airflow.sdk.execution_time.supervisor import ActivitySubprocess
+
+    class GradedTask(ActivitySubprocess):
+        """Airflow's task supervisor, allowing a task to write about itself only."""
+
+        def _service_subprocess(self, max_wait_time: float, *args: Any, **kwargs: Any) -> Any:
+            # Airflow waits up to min_heartbeat_interval (5 s) in select(); once every channel is
+            # closed nothing can wake it, and the sandbox's pid-1 stand-in exits a moment after
+            # its channels close: look for the exit often then.
+            if not self._open_sockets:
+                max_wait_time = min(max_wait_time, 0.02)
+            return super()._service_subprocess(max_wait_time, *args, **kwargs)
+
+        def wait(self) -> int:
+            # Airflow's wait() without its SIGTERM/SIGINT forwarding: signal handlers can only be
+            # set from the main thread, and each task is supervised from a thread of its own here
+            # (the grading process is killed whole at its deadline anyway).
+            if self._exit_code is not None:
+                return self._exit_code
+            try:
+                self._monitor_subprocess()
+            finally:
+                self.selector.close()
+            self._exit_code = self._exit_code if self._exit_code is not None else 1
+            try:
+                self.update_task_state_if_needed()
+            finally:
+                self._upload_logs()
+            return self._exit_code
+
+        def _handle_request(self, msg: Any, log: Any, req_id: int) -> None:
+            refusal = self._refusal(msg)
+            if refusal:
+                log.warning(refusal)
+                self.send_msg(None, req_id, error=ErrorResponse(detail={"message": refusal}))
+                return
+            super()._handle_request(msg, log, req_id)
+
+        def _refusal(self, msg: Any) -> str | None:
+            ti = self.ti
+            if isinstance(msg, SetXCom | DeleteXCom):
+                own = (msg.dag_id, msg.run_id, msg.task_id) == (ti.dag_id, ti.run_id, ti.task_id)
+                if not own:
+                    return (f"task {ti.task_id!r} tried to write an XCom of task {msg.task_id!r}: "
+                            "a task may only push its own XComs")
+                if isinstance(msg, SetXCom) and len(json.dumps(msg.value, default=str)) > MAX_XCOM_BYTES:
+                    return (f"task {ti.task_id!r} returned a value larger than "
+                            f"{MAX_XCOM_BYTES >> 20} MB: XComs are for small values (a few rows, a "
+                            "file name); write big data to the warehouse and pass its name")
+            if isinstance(msg, PutVariable | DeleteVariable | TriggerDagRun):
+                return f"task {ti.task_id!r}: {type(msg).__name__} is not allowed while grading"
+            if isinstance(msg, SetTaskStateStore | DeleteTaskStateStore | ClearTaskStateStore) \
+                    and str(msg.ti_id) != str(ti.id):
+                return f"task {ti.task_id!r} may only change its own state store"
+            return None
+
+    return GradedTask
+
+
+class _Lazy:
+    """``GradedTask`` is built on first use: importing Airflow's supervisor is not free."""
+
+    _cls: type | None = None
+
+    def start(self, **kwargs: Any) -> Any:
+        if _Lazy._cls is None:
+            _seams()
+            _Lazy._cls = _make_graded_task()
+        return _Lazy._cls.start(**kwargs)
+
+
+GradedTask = _Lazy()
+
+if __name__ == "__main__":
+    main(sys.argv[1])
