@@ -72,6 +72,7 @@ def main(spec_path: str) -> None:
     signal.alarm(max(1, int(spec.get("deadline", 600))))
     events = Events(spec["events"])
     if spec["box"]["isolated"]:
+        isolate.prepare(box_from(spec))  # before any thread starts
         from autograder.sandbox.network import Forwarder
 
         forwarder = Forwarder()  # its thread keeps the host's network ...
@@ -90,9 +91,14 @@ def main(spec_path: str) -> None:
             "type": "NotSerializable", "message": f"Airflow cannot read back the DAG your file "
             f"defines: {type(exc).__name__}: {str(exc)[:500]}"})
         os._exit(0)
-    described = describe(dag, spec["schedule"]) if dag is not None else None
+    described = describe(dag) if dag is not None else None
     events.send(event="imported", ok=True, dag_ids=parsed["dag_ids"], dag=described)
-    if dag is None or not spec.get("runs"):
+    if dag is None:
+        os._exit(0)
+    # The run times take a while to compute: done while the first tasks run (see run_tasks).
+    _IDLE_WORK.append(lambda: events.send(event="schedule", **schedule_facts(dag, spec["schedule"])))
+    if not spec.get("runs"):
+        _finish_idle_work()
         os._exit(0)
     import pendulum
 
@@ -114,7 +120,17 @@ def main(spec_path: str) -> None:
         except Exception as exc:
             events.send(event="ran", run=run_index, state="error",
                         error={"type": type(exc).__name__, "message": str(exc)[:2000]})
+    _finish_idle_work()
     os._exit(0)  # skip interpreter teardown: the in-process API's finalizers block for seconds
+
+
+_IDLE_WORK: list[Any] = []
+_KEPT: list[Any] = []
+
+
+def _finish_idle_work() -> None:
+    while _IDLE_WORK:
+        _IDLE_WORK.pop(0)()
 
 
 # What every task process needs: imported once here, shared by each task's fork.
@@ -207,15 +223,8 @@ def deserialize(parsed: protocol.ParseResult) -> Any:
     return DagSerialization.from_dict(parsed["serialized"])
 
 
-def describe(dag: Any, schedule: str) -> dict:
+def describe(dag: Any) -> dict:
     """The structure facts, from the deserialized DAG (plain values only)."""
-    import pendulum
-
-    from autograder.runner import RUN_TIMES, SCHEDULE_REFERENCE
-    from course.schedules import describe as describe_schedule
-    from course.schedules import next_run_times
-
-    reference = pendulum.parse(SCHEDULE_REFERENCE)
     tasks = {}
     for task in dag.tasks:
         delay = getattr(task, "retry_delay", None)
@@ -226,17 +235,28 @@ def describe(dag: Any, schedule: str) -> dict:
             "owner": getattr(task, "owner", None),
             "downstream": sorted(task.downstream_task_ids),
         }
+    return {"dag_id": dag.dag_id, "tasks": tasks, "schedule": timetable_repr(dag.timetable),
+            "schedule_text": "", "run_times": [], "expected_run_times": [],
+            "start_date": dag.start_date.isoformat() if dag.start_date else None,
+            "catchup": bool(dag.catchup)}
+
+
+def schedule_facts(dag: Any, schedule: str) -> dict:
+    """When the DAG's timetable runs, in words and as times, beside the exercise's schedule."""
+    import pendulum
+
+    from autograder.runner import RUN_TIMES, SCHEDULE_REFERENCE
+    from course.schedules import describe as describe_schedule
+    from course.schedules import next_run_times
+
+    reference = pendulum.parse(SCHEDULE_REFERENCE)
     try:
         runs = [t.isoformat() for t in next_run_times(dag.timetable, RUN_TIMES, after=reference)]
         text = describe_schedule(dag.timetable)
     except Exception as exc:  # an odd timetable: the schedule check will say what it is
         runs, text = [], f"(could not compute run times: {exc})"
     expected = [t.isoformat() for t in next_run_times(schedule, RUN_TIMES, after=reference)]
-    return {"dag_id": dag.dag_id, "tasks": tasks, "schedule": timetable_repr(dag.timetable),
-            "schedule_text": text,
-            "run_times": runs, "expected_run_times": expected,
-            "start_date": dag.start_date.isoformat() if dag.start_date else None,
-            "catchup": bool(dag.catchup)}
+    return {"schedule_text": text, "run_times": runs, "expected_run_times": expected}
 
 
 def timetable_repr(table: Any) -> str:
@@ -288,6 +308,7 @@ def run_dag(dag: Any, logical_date: Any, spec: dict, events: Events, run_index: 
         session=session, conf=None, triggered_by=DagRunTriggeredByType.TEST,
         triggering_user_name="grader")
     client = InProcessTestSupervisor._api_client(dag)
+    _KEPT.append(client)  # its finalizer waits for the in-process API's threads: never run it
     finished = {TaskInstanceState.SUCCESS, TaskInstanceState.FAILED, TaskInstanceState.SKIPPED,
                 TaskInstanceState.UPSTREAM_FAILED, TaskInstanceState.REMOVED}
     while run.state == DagRunState.RUNNING:
@@ -326,13 +347,11 @@ def start_task(ti: Any, spec: dict, client: Any, events: Events, run_index: int)
 
     from airflow.sdk.api.datamodels._generated import BundleInfo
     from airflow.sdk.api.datamodels._generated import TaskInstance as TaskInstanceSDK
-    from airflow.utils.state import TaskInstanceState
 
     _TASK_COUNT[0] += 1
     log_file = open(Path(spec["task_logs"]) / f"{run_index}-{_TASK_COUNT[0]:04d}-{ti.task_id}.log",  # noqa: SIM115
                     "w", buffering=1)
     log = structlog.wrap_logger(structlog.WriteLogger(log_file), processors=[render_task_event])
-    ti.set_state(TaskInstanceState.QUEUED)
     what = TaskInstanceSDK(id=UUID(str(ti.id)), task_id=ti.task_id, dag_id=ti.dag_id, run_id=ti.run_id,
                            try_number=ti.try_number, map_index=ti.map_index,
                            dag_version_id=UUID(str(ti.dag_version_id)))
@@ -358,6 +377,7 @@ def finish_task(job: _Running, events: Events, run_index: int) -> None:
     from airflow.utils.state import TaskInstanceState
 
     try:
+        job.proc.begin()
         job.proc.wait()
     except Exception as exc:
         events.send(event="task_failed", task_id=job.ti.task_id, run=run_index,
@@ -377,15 +397,26 @@ def run_tasks(tis: list[Any], spec: dict, client: Any, events: Events, run_index
     """Run ready task instances side by side, ``PARALLELISM`` at a time, as an executor would.
 
     Each batch is forked from this thread before any supervising thread starts, so that no fork
-    happens while another thread of ours holds a lock.
+    happens while another thread of ours holds a lock; each thread then tells the Execution API
+    its task started and serves it.
     """
+    from airflow import settings
+    from airflow.utils.state import TaskInstanceState
+
+    session = settings.Session()
     for first in range(0, len(tis), PARALLELISM):
+        for ti in tis[first:first + PARALLELISM]:  # the Execution API starts only queued tasks
+            ti.state = TaskInstanceState.QUEUED
+            session.merge(ti)
+        session.commit()
         jobs = [job for ti in tis[first:first + PARALLELISM]
                 if (job := start_task(ti, spec, client, events, run_index)) is not None]
         threads = [threading.Thread(target=finish_task, args=(job, events, run_index), daemon=True)
                    for job in jobs]
         for thread in threads:
             thread.start()
+        if threads:
+            _finish_idle_work()  # no fork until the next batch: safe to compute here meanwhile
         for thread in threads:
             thread.join()
 
@@ -514,17 +545,32 @@ def _make_graded_task() -> type:
         SetXCom,
         TriggerDagRun,
     )
-    from airflow.sdk.execution_time.supervisor import ActivitySubprocess
+    from airflow.sdk.execution_time.supervisor import ActivitySubprocess, WatchedSubprocess
 
     class GradedTask(ActivitySubprocess):
         """Airflow's task supervisor, allowing a task to write about itself only."""
+
+        @classmethod
+        def start(cls, *, what: Any, dag_rel_path: Any, bundle_info: Any, client: Any,  # type: ignore[override]
+                  target: Any, logger: Any = None, **kwargs: Any) -> Any:
+            # ActivitySubprocess.start forks, then tells the API the task started and sends it its
+            # startup details. Only the fork is done here; ``begin`` does the rest, from the thread
+            # that serves the task, so that the tasks of a batch start side by side.
+            proc = WatchedSubprocess.start.__func__(cls, id=what.id, client=client, target=target,
+                                                    logger=logger, new_process_group=True, **kwargs)
+            proc._startup = {"ti": what, "dag_rel_path": dag_rel_path, "bundle_info": bundle_info,
+                             "sentry_integration": ""}
+            return proc
+
+        def begin(self) -> None:
+            self._on_child_started(**self._startup)
 
         def _service_subprocess(self, max_wait_time: float, *args: Any, **kwargs: Any) -> Any:
             # Airflow waits up to min_heartbeat_interval (5 s) in select(); once every channel is
             # closed nothing can wake it, and the sandbox's pid-1 stand-in exits a moment after
             # its channels close: look for the exit often then.
             if not self._open_sockets:
-                max_wait_time = min(max_wait_time, 0.02)
+                max_wait_time = min(max_wait_time, 0.005)
             return super()._service_subprocess(max_wait_time, *args, **kwargs)
 
         def wait(self) -> int:

@@ -1,4 +1,5 @@
-"""Writes junk to every inherited file descriptor, signals its parents and everyone it can, and starts a daemon."""
+"""Writes junk to every inherited file descriptor, signals its parents and everyone it can,
+and starts a daemon."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def _attack() -> None:
         if os.fork() == 0:
             import time
             time.sleep(60)
-            open("/tmp/daemon-was-here", "w").write("still alive")
+            with open("/tmp/daemon-was-here", "w") as f:
+                f.write("still alive")
         os._exit(0)
     for pid in (os.getppid(), -1):
         try:

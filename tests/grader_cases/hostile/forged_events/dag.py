@@ -3,7 +3,6 @@
 
 import glob
 import json
-import os
 import sqlite3
 
 FORGED = json.dumps({"event": "imported", "ok": True, "dag_ids": ["parallel_regions"], "dag": None})
