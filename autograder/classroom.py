@@ -150,7 +150,7 @@ def pending(subs: list[Submission], out: Path) -> tuple[list[tuple[Submission, s
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8", errors="backslashreplace")  # a lone byte never stops a write
     os.replace(tmp, path)
 
 
@@ -240,7 +240,8 @@ def store_report(out: Path, student: str, exercise: Exercise, report: Report, di
     A report the grader could not finish is stored without its hash, so a re-run grades again.
     """
     crashed = any(c.id == "grader.crashed" for c in report.checks)
-    data = {**report.to_dict(), "student": student, "content_hash": None if crashed else digest}
+    data = {**report.to_dict(), "student": readable(student), "content_hash": None if crashed else digest}
+    data["submission"] = readable(data["submission"])
     _write_atomic(out / "reports" / student / f"{exercise.id}.json",
                   json.dumps(data, indent=1, ensure_ascii=False))
     _write_atomic(out / "feedback" / student / f"{exercise.id}.md", feedback_markdown(report, exercise))
@@ -305,9 +306,12 @@ def write_tables(out: Path, subs: Iterable[Submission], nbgrader_db: Path | None
     """grades.csv from the stored reports, and the per-student gradebook export."""
     rows = []
     for sub in subs:
-        data = json.loads((out / "reports" / sub.student / f"{sub.exercise.id}.json").read_text())
-        rows.append({"student": sub.student, "exercise": sub.exercise.id, "status": data["status"],
-                     "score": data["score"], "max_score": data["max_score"],
+        try:
+            data = json.loads((out / "reports" / sub.student / f"{sub.exercise.id}.json").read_text())
+        except (OSError, ValueError):  # one lost report costs its own row only
+            data = {"status": "error", "score": 0, "max_score": "", "duration_s": ""}
+        rows.append({"student": readable(sub.student), "exercise": sub.exercise.id,
+                     "status": data["status"], "score": data["score"], "max_score": data["max_score"],
                      "duration_s": data["duration_s"]})
     _write_csv(out / "grades.csv", ["student", "exercise", "status", "score", "max_score", "duration_s"],
                rows)
@@ -395,11 +399,28 @@ def read_nbgrader_scores(db: Path) -> dict[str, dict[str, float]]:
     return scores
 
 
+def readable(name: str) -> str:
+    """A folder name as text: bytes that are not UTF-8 shown as backslash escapes (``\\xff``)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """``value`` as a spreadsheet shows it, never runs it: text that could start a formula gets a
+    leading single quote (OWASP's advice on CSV injection). Numbers are left as numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=[spreadsheet_safe(c) for c in columns])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({spreadsheet_safe(k): spreadsheet_safe(v) for k, v in row.items()}
+                         for row in rows)
     os.replace(tmp, path)
