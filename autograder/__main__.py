@@ -3,6 +3,7 @@
     python -m autograder list
     python -m autograder grade EXERCISE [--submission PATH] [--format text|json] [--timeout SECONDS]
     python -m autograder grade-class SUBMITTED --out OUT [--jobs N] [--nbgrader-db GRADEBOOK]
+    python -m autograder class-report OUT                 (rebuild OUT/class-report.html)
     python -m autograder serve SOCKET [--idle SECONDS]     (used by the grade_class DAG)
 
 EXERCISE is an id such as ex02_parallel_regions, or a unique prefix of it (ex02). Several
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     gc.add_argument("--nbgrader-db", type=Path, help="nbgrader gradebook.db to merge notebook scores from")
     gc.add_argument("--no-sandbox", action="store_true",
                     help="grade without isolating submissions (only if you trust every one)")
+    cr = sub.add_parser("class-report", help="rebuild OUT/class-report.html from the stored reports")
+    cr.add_argument("out", type=Path, help="the folder grade-class wrote")
     sv = sub.add_parser("serve", help="grade submissions sent to a Unix socket (the grade_class DAG)")
     sv.add_argument("socket", type=Path)
     sv.add_argument("--idle", type=float, default=600.0, help="stop after this many idle seconds")
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "grade-class":
         return _grade_class(args)
+    if args.command == "class-report":
+        return _class_report(args.out)
     if args.command == "serve":
         from autograder.service import serve
 
@@ -114,7 +119,21 @@ def _grade_class(args: argparse.Namespace) -> int:
                        nbgrader_db=args.nbgrader_db)
     passed = sum(r["status"] == "pass" for r in rows)
     print(f"{passed}/{len(rows)} submissions passed. Grades: {args.out / 'grades.csv'}; "
-          f"gradebook: {args.out / 'gradebook.csv'}; feedback: {args.out / 'feedback'}/")
+          f"gradebook: {args.out / 'gradebook.csv'}; feedback: {args.out / 'feedback'}/; "
+          f"class report: {args.out / 'class-report.html'}")
+    return 0
+
+
+def _class_report(out: Path) -> int:
+    from autograder.class_report import render_table, write_class_report
+
+    if not any((out / "reports").glob("*/*.json")):
+        print(f"error: no reports under {out / 'reports'}; run `python -m autograder grade-class "
+              f"SUBMITTED --out {out}` first.", file=sys.stderr)
+        return 2
+    path, summaries = write_class_report(out)
+    print(render_table(summaries))
+    print(f"\nClass report: {path}")
     return 0
 
 

@@ -11,6 +11,7 @@ OUT/
   feedback/<student>/<exercise>.md  what the student sees: hidden checks say only that they failed
   gradebook.csv                     one row per student: every exercise's score, notebook scores
                                     merged in from nbgrader's gradebook when one is given
+  class-report.html                 the class at a glance: scores, checks, common mistakes
 """
 
 from __future__ import annotations
@@ -299,7 +300,11 @@ def grade_class(submitted: Path, out: Path, jobs: int | None = None, config: Gra
     progress.close()
     if nbgrader_db is None and notebooks:
         nbgrader_db = autograde_notebooks(submitted, out)
-    return write_tables(out, subs, nbgrader_db)
+    rows = write_tables(out, subs, nbgrader_db)
+    from autograder.class_report import write_class_report
+
+    write_class_report(out)
+    return rows
 
 
 def write_tables(out: Path, subs: Iterable[Submission], nbgrader_db: Path | None = None) -> list[dict]:
