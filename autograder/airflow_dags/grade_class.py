@@ -126,12 +126,14 @@ def grade_class():
 
     @task(trigger_rule="all_done")
     def write_grades(graded: list[dict], params: dict) -> dict:
-        """grades.csv and gradebook.csv over every stored report, old and new."""
+        """grades.csv, gradebook.csv and class-report.html over every stored report, old and new."""
         from pathlib import Path
 
+        from autograder.class_report import write_class_report
         from autograder.classroom import find_submissions, write_tables
 
         rows = write_tables(Path(params["out"]), find_submissions(Path(params["submitted"])))
+        write_class_report(Path(params["out"]))
         graded = list(graded or [])
         return {"submissions": len(rows), "passed": sum(r["status"] == "pass" for r in rows),
                 "graded_now": len(graded), "graded_warm": sum(bool(g.get("warm")) for g in graded)}
