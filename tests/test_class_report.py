@@ -210,3 +210,30 @@ def test_report_for_200_submissions_is_built_in_under_2_s(tmp_path):
     t0 = time.monotonic()
     write_class_report(out)
     assert time.monotonic() - t0 < 2.0
+
+
+def test_every_number_on_the_page_comes_from_the_json_reports(graded_class):
+    import json
+    import re
+
+    from autograder.class_report import write_class_report
+
+    page = write_class_report(graded_class)[0].read_text(encoding="utf-8")
+    reports = [json.loads(p.read_text(encoding="utf-8")) for p in (graded_class / "reports").glob("*/*.json")]
+    for exercise in {r["exercise"] for r in reports}:
+        mine = [r for r in reports if r["exercise"] == exercise]
+        passed = sum(r["status"] == "pass" for r in mine)
+        mean = sum(r["score"] for r in mine) / len(mine)
+        top = max(r["max_score"] for r in mine)
+        troubles = sum(any(c["id"] in (REFUSED_ID, "grader.crashed") or "did not finish in time"
+                           in c["message"] for c in r["checks"]) for r in mine)
+        row = re.search(rf'<tr><td><a href="#{exercise}">{exercise}</a></td>(.*?)</tr>', page).group(1)
+        assert re.findall(r'<td class="n">([^<]*)</td>', row) == [
+            str(len(mine)), str(passed), f"{mean:.1f} / {top:g}", str(troubles)]
+        assert f"{passed} of {len(mine)} passed; mean score {mean:.1f} of {top:g}." in page
+        firsts = [next(c["id"] for c in r["checks"] if c["status"] in ("fail", "error"))
+                  for r in mine if r["status"] != "pass"]
+        section = page.split(f'<h2 id="{exercise}">')[1].split("<h2 ")[0]
+        for check_id in set(firsts):
+            assert re.search(rf'<code>{re.escape(check_id)}</code>[^<]*</td><td class="n">'
+                             rf'{firsts.count(check_id)}</td>', section)
