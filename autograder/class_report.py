@@ -109,8 +109,19 @@ def load(out: Path) -> list[Entry]:
 
 
 def first_failure(entry: Entry) -> dict | None:
-    """The first check that failed or raised: where this submission went wrong first."""
-    return next((c for c in entry.checks if c.get("status") in ("fail", "error")), None)
+    """The first check with points (or the refusal, or the crash) that failed or raised.
+
+    Advice checks carry no points: a submission that passed never "went wrong" on one.
+    """
+    return next((c for c in entry.checks if c.get("status") in ("fail", "error")
+                 and (_number(c.get("max_points")) > 0 or c.get("id") in (REFUSED_ID, CRASHED_ID))), None)
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def trouble(entry: Entry) -> Trouble | None:
