@@ -240,6 +240,9 @@ def store_report(out: Path, student: str, exercise: Exercise, report: Report, di
 
     A report the grader could not finish is stored without its hash, so a re-run grades again.
     """
+    if student in ("", ".", "..") or "/" in student or "\0" in student:
+        # Folder names never look like this; anything that does must not write outside OUT.
+        raise ValueError(f"{readable(student)!r} is not a student folder name")
     crashed = any(c.id == "grader.crashed" for c in report.checks)
     data = {**report.to_dict(), "student": readable(student), "content_hash": None if crashed else digest}
     data["submission"] = readable(data["submission"])

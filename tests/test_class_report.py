@@ -87,6 +87,14 @@ def test_a_name_that_is_not_utf8_is_stored_readably_and_nothing_leaves_out(tmp_p
     assert [r["student"] for r in _read(out / "grades.csv")] == ["caf\\xe9-\\xff", "bob"]
 
 
+@pytest.mark.parametrize("name", ["..", "../escaped", "a/../../escaped", ""])
+def test_a_name_with_path_parts_writes_nothing(tmp_path, name):
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(ValueError, match="not a student folder name"):
+        store_report(out, name, EX01, _report(EX01.id, name, passed=True), "abc123")
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
 def test_a_lost_report_costs_its_own_row_only(tmp_path):
     out = tmp_path / "out"
     subs = [_store(out, "alice"), _store(out, "bob")]
