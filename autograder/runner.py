@@ -14,6 +14,7 @@ from the grading process's metadata database, rows from the warehouse, mail from
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import resource
@@ -589,6 +590,7 @@ def serve() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.dag.test(logical_date=pendulum.datetime(2024, 1, 1, tz="UTC"))
+    gc.freeze()  # what the forks inherit stays shared: see supervise.main
     out.write(b'{"ready": true}\n')
     out.flush()
 

@@ -23,6 +23,7 @@ exceptions for the messages) go to a file no sandbox can see.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import signal
@@ -79,6 +80,9 @@ def main(spec_path: str) -> None:
         isolate.own_network()    # ... this one, and every sandbox forked from it, gets its own
         for port, host, target_port in spec["forward"]:
             forwarder.listen(port, (host, target_port))
+    # Forks share memory copy-on-write until a page is written; the garbage collector of each
+    # sandbox would write every page of this process's heap. Frozen objects it leaves alone.
+    gc.freeze()
     events.send(event="phase", phase="import")
     parsed = parse(spec)
     if not parsed["ok"]:
