@@ -330,13 +330,17 @@ def _kill_group(pgid: int) -> None:
 
 
 def _crash_text(ended: dict) -> str:
-    code = ended.get("returncode")
+    return ended_early(ended.get("returncode"), "the process running your DAG")
+
+
+def ended_early(code: int | None, process: str) -> str:
+    """Why ``process`` ended before it finished, from its exit code (negative: a signal)."""
     if code is not None and code < 0:
         name = signal.Signals(-code).name
         why = {"SIGXCPU": "it used more CPU time than allowed", "SIGKILL": "it was killed",
                "SIGXFSZ": "it wrote a file larger than allowed"}.get(name, f"signal {name}")
-        return f"the process running your DAG was stopped: {why}"
-    return (f"the process running your DAG exited with code {code} before it finished "
+        return f"{process} was stopped: {why}"
+    return (f"{process} exited with code {code} before it finished "
             "(does your code call sys.exit() or os._exit()?)")
 
 

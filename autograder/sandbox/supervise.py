@@ -206,16 +206,12 @@ def _reap(pid: int) -> int:
 
 
 def _ended(status: int) -> str:
+    from autograder.runner import ended_early
+
     code = os.waitstatus_to_exitcode(status)
     if code > 128:
         code = 128 - code  # the sandbox's stand-in reports a signal as 128 + its number
-    if code < 0:
-        name = signal.Signals(-code).name
-        why = {"SIGXCPU": "it used more CPU time than allowed", "SIGKILL": "it was killed",
-               "SIGXFSZ": "it wrote a file larger than allowed"}.get(name, f"signal {name}")
-        return f"the process importing your file was stopped: {why}"
-    return (f"the process importing your file exited with code {code} before it finished "
-            "(does your code call sys.exit() or os._exit()?)")
+    return ended_early(code, "the process importing your file")
 
 
 def deserialize(parsed: protocol.ParseResult) -> Any:
@@ -450,14 +446,6 @@ def render_task_event(_logger: Any, method: str, event: dict) -> str:
                              f'in {frame.get("name")}')
         lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
     return "\n".join(lines)
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 def _task_main(spec: dict, advice: int) -> None:
