@@ -183,8 +183,7 @@ def parse(spec: dict) -> protocol.ParseResult:
             f"cannot read ({exc}); a DAG file should only define DAGs"))
     finally:
         os.close(read)
-    _kill(pid)
-    status = _reap(pid)
+    status = _reap(pid, grace=1.0)  # a file that ended the process: say how it ended
     if result is None:
         result = protocol.ParseResult(ok=False, error=protocol.ErrorDict(
             type="Crash", message=_ended(status)))
@@ -198,8 +197,16 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _reap(pid: int) -> int:
+def _reap(pid: int, grace: float = 0.0) -> int:
+    """The exit status of ``pid``, killed once it has not ended within ``grace`` seconds."""
+    deadline = time.monotonic() + grace
     try:
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            time.sleep(0.01)
+        _kill(pid)
         return os.waitpid(pid, 0)[1]
     except ChildProcessError:
         return 0

@@ -1,0 +1,5 @@
+"""Ends its own process at import time, with no DAG defined."""
+
+import os
+
+os._exit(3)
