@@ -35,10 +35,24 @@ def _jobs() -> dict[str, tuple[str, Path]]:
     return jobs
 
 
+def _job_key(item: pytest.Item) -> str | None:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "case" in params:
+        return f"case:{params['case'].parent.name}/{params['case'].name}"
+    if "exercise" in params:
+        kind = "solution" if "solution" in item.name else "starter"
+        return f"{kind}:{params['exercise']}"
+    return None
+
+
 @pytest.fixture(scope="module")
-def reports() -> dict[str, Report]:
-    """Grade every submission once, two at a time (each runs in its own child process)."""
-    jobs = _jobs()
+def reports(request: pytest.FixtureRequest) -> dict[str, Report]:
+    """Grade each selected submission once, two at a time (each in its own child process).
+
+    Only the jobs of the tests this session runs: `-k ex05` grades the ex05 cases alone.
+    """
+    selected = {_job_key(item) for item in request.session.items}
+    jobs = {key: job for key, job in _jobs().items() if key in selected}
     config = GradeConfig.from_env(run_timeout=20.0, import_timeout=15.0)
     with WarmServer(config) as server, ThreadPoolExecutor(max_workers=2) as pool:
         futures = {key: pool.submit(grade, find(ex), path, config, server)

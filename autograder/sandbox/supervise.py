@@ -119,7 +119,7 @@ def main(spec_path: str) -> None:
         # A second run on the next day shows whether re-running duplicates the work.
         events.send(event="phase", phase=f"run{run_index}")
         try:
-            state = run_dag(dag, pendulum.parse(RUN_DATE).add(days=run_index), spec, events, run_index)
+            state = run_dag(dag, pendulum.parse(spec.get("run_date", RUN_DATE)).add(days=run_index), spec, events, run_index)
             events.send(event="ran", run=run_index, state=state)
         except Exception as exc:
             events.send(event="ran", run=run_index, state="error",
@@ -240,12 +240,14 @@ def describe(dag: Any) -> dict:
             "retries": getattr(task, "retries", None),
             "retry_delay_s": delay.total_seconds() if hasattr(delay, "total_seconds") else None,
             "owner": getattr(task, "owner", None),
+            "trigger_rule": str(getattr(task, "trigger_rule", "") or ""),
             "downstream": sorted(task.downstream_task_ids),
         }
     return {"dag_id": dag.dag_id, "tasks": tasks, "schedule": timetable_repr(dag.timetable),
             "schedule_text": "", "run_times": [], "expected_run_times": [],
             "start_date": dag.start_date.isoformat() if dag.start_date else None,
-            "catchup": bool(dag.catchup)}
+            "catchup": bool(dag.catchup), "tags": sorted(map(str, getattr(dag, "tags", None) or ())),
+            "description": getattr(dag, "description", None) or ""}
 
 
 def schedule_facts(dag: Any, schedule: str) -> dict:
