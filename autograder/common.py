@@ -44,6 +44,12 @@ def _names(items: object) -> str:
     return ", ".join(f"`{i}`" for i in sorted(items))  # type: ignore[call-overload]
 
 
+def _listed(items: object) -> str:
+    """`a`, `b` and `c`."""
+    names = [f"`{i}`" for i in sorted(items)]  # type: ignore[call-overload]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 @check("file.parses", title="The DAG file exists and is valid Python", points=0,
        hint="Open the file in JupyterLab: the editor underlines the broken line.")
 def file_parses(facts: Facts) -> None:
@@ -116,6 +122,40 @@ def expected_edges(facts: Facts) -> None:
     problems = [f"missing {a} >> {b}" for a, b in missing]
     problems += [f"unexpected {a} >> {b}" for a, b in extra]
     assert not problems, "Dependencies differ: " + "; ".join(problems) + "."
+
+
+def _rule(task: object) -> str:
+    """``one_success`` from however the trigger rule was written down."""
+    return str(getattr(task, "trigger_rule", "") or "all_success").rsplit(".", 1)[-1].lower()
+
+
+@check("structure.joins", title="A task that several arrows lead into waits for all of them",
+       points=1, needs=["structure.edges"],
+       hint="Leave trigger_rule out: the default, all_success, starts a task once every task before "
+            "it has succeeded.")
+def joins_wait_for_all(facts: Facts) -> str:
+    """dag.test() runs one task at a time, so only the trigger rule shows whether a join waits."""
+    joins = {}
+    for _, b in facts.exercise.edges:
+        joins[b] = sorted(a for a, c in facts.exercise.edges if c == b)
+    joins = {t: ups for t, ups in joins.items() if len(ups) > 1}
+    wrong = [f"`{t}` has trigger_rule=\"{_rule(facts.dag.tasks[t])}\": it may start before "
+             f"{_listed(ups)} have all succeeded"
+             for t, ups in sorted(joins.items()) if _rule(facts.dag.tasks[t]) != "all_success"]
+    assert not wrong, ("; ".join(wrong) + ". Remove trigger_rule (the default, all_success, waits "
+                       "for every task before it).")
+    return f"{_names(joins)} wait{'s' if len(joins) == 1 else ''} for every task before it."
+
+
+def retry_delay_text(seconds: float | None, want_minutes: int) -> str:
+    """retry_delay as the learner wrote it, in minutes; a bare number is read as seconds."""
+    if seconds is None:
+        return "no retry_delay"
+    text = f"retry_delay={seconds / 60:g} min"
+    if seconds == want_minutes:
+        text += (f" (a bare {want_minutes:g} means {want_minutes:g} seconds; write "
+                 f"`timedelta(minutes={want_minutes:g})`)")
+    return text
 
 
 @check("schedule.timing", title="The schedule runs at the expected times", points=1,

@@ -47,6 +47,7 @@ class TaskInfo:
     retry_delay_s: float | None
     owner: str | None
     downstream: tuple[str, ...]
+    trigger_rule: str = "all_success"
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,18 @@ class DagInfo:
     expected_run_times: list[str]
     start_date: str | None
     catchup: bool
+    tags: tuple[str, ...] = ()
+    description: str = ""
 
     @classmethod
     def from_dict(cls, data: dict) -> DagInfo:
         tasks = {tid: TaskInfo(task_id=tid, **{**t, "downstream": tuple(t["downstream"])})
                  for tid, t in data["tasks"].items()}
-        return cls(**{**data, "tasks": tasks})
+        return cls(**{**data, "tasks": tasks, "tags": tuple(data.get("tags", ()))})
+
+    def upstream(self, task_id: str) -> set[str]:
+        """The tasks ``task_id`` waits for directly."""
+        return {t.task_id for t in self.tasks.values() if task_id in t.downstream}
 
     @property
     def edges(self) -> set[tuple[str, str]]:

@@ -39,10 +39,10 @@ from autograder.facts import DagInfo, ErrorInfo, Facts, RunInfo
 from autograder.sandbox import isolate
 from autograder.world import MailSink, conn_env, warehouse_for
 
-# The logical date of the graded run, and the reference for schedule comparisons.
+# The logical date of a run when no exercise gives one, and the reference for schedule comparisons.
 RUN_DATE = "2024-01-02T03:00:00+00:00"
 SCHEDULE_REFERENCE = "2023-10-01T00:00:00+00:00"
-RUN_TIMES = 200  # a week and more of a 15-minute business-hours schedule
+RUN_TIMES = 700  # a whole week of a schedule that runs every 15 minutes, day and night
 OUTPUT_TAIL = 1 << 20
 
 
@@ -191,7 +191,8 @@ def collect(exercise: Any, submission: Path, config: GradeConfig,
         (home / "tasks").mkdir()
         spec = {"dag_file": str(dags / submission.name), "dag_id": exercise.dag_id,
                 "task_logs": str(home / "tasks"),
-                "schedule": exercise.schedule, "runs": exercise.runs, "forward": forward,
+                "schedule": exercise.schedule, "runs": exercise.runs,
+                "run_date": exercise.run_date.isoformat(), "forward": forward,
                 "import_timeout": config.import_timeout,
                 "deadline": config.boot_timeout + config.import_timeout
                 + config.run_timeout * max(1, exercise.runs) + 30,

@@ -6,12 +6,17 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from croniter import croniter
+
 from autograder.checks import Check
 
+# The graded run is the first slot of the exercise's own schedule from this moment on: an afternoon
+# hour, where a 12-hour clock (%I) and a 24-hour clock (%H) print different hours.
+RUN_FROM = datetime.fromisoformat("2024-01-02T13:00:00+00:00")
 HIDDEN = Path(__file__).resolve().parent.parent / "hidden"
 EXERCISES = Path(__file__).resolve().parent.parent.parent / "exercises"
 
@@ -34,6 +39,18 @@ class Exercise:
     email_to: str = "team@company.com"
     warehouse_table: str | None = None
     runs: int = 1  # 2: run again on the next day, to see whether a re-run duplicates rows
+
+    @property
+    def run_date(self) -> datetime:
+        """The logical date of the graded run: a slot of the schedule itself, in the afternoon
+        when the schedule has one."""
+        # croniter, not Airflow: importing Airflow here would reconfigure the grader's logging.
+        return croniter(self.schedule, RUN_FROM - timedelta(seconds=1)).get_next(datetime)
+
+    @property
+    def run_ds(self) -> str:
+        """The graded run's date as ``{{ ds }}`` renders it."""
+        return self.run_date.date().isoformat()
 
     @property
     def hidden_data(self) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.checks import check
-from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, email_check,
+from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, retry_delay_text, email_check,
                                tasks_succeeded)
 from autograder.exercises import Exercise
 from autograder.facts import Facts
@@ -55,8 +55,7 @@ def retries(facts: Facts) -> None:
         if t.retries != 2:
             wrong.append(f"`{task_id}` has retries={t.retries}")
         if t.retry_delay_s != 300:
-            minutes = (t.retry_delay_s or 0) / 60
-            wrong.append(f"`{task_id}` has retry_delay={minutes:g} min")
+            wrong.append(f"`{task_id}` has {retry_delay_text(t.retry_delay_s, 5)}")
     assert not wrong, "; ".join(wrong) + ". Every task needs retries=2 and a 5-minute retry_delay."
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.checks import check
-from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, email_check,
+from autograder.common import (COMMON_HEAD, joins_wait_for_all, COMMON_SCHEDULE, airflow3_idioms, email_check,
                                tasks_succeeded)
 from autograder.exercises import Exercise
 from autograder.facts import Facts
@@ -98,7 +98,8 @@ EXERCISE = Exercise(
     schedule_text="every day at 00:00 UTC (@daily)",
     start_date=date(2023, 10, 1),
     catchup=False,
-    checks=(*COMMON_HEAD, regions_run_in_parallel, *COMMON_SCHEDULE, tasks_succeeded, merged_totals,
+    checks=(*COMMON_HEAD, regions_run_in_parallel, joins_wait_for_all, *COMMON_SCHEDULE, tasks_succeeded,
+            merged_totals,
             email_check("report"), airflow3_idioms),
     expected_from=expected_from,
 )

@@ -8,7 +8,7 @@ from datetime import date
 from dateutil import parser as dateparser
 
 from autograder.checks import check
-from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms,
+from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, retry_delay_text,
                                tasks_succeeded)
 from autograder.exercises import Exercise
 from autograder.facts import Facts
@@ -44,7 +44,7 @@ def default_args(facts: Facts) -> None:
         if t.retries != 3:
             wrong.append(f"`{task_id}` has retries={t.retries}")
         if t.retry_delay_s != 300:
-            wrong.append(f"`{task_id}` has retry_delay={(t.retry_delay_s or 0) / 60:g} min")
+            wrong.append(f"`{task_id}` has {retry_delay_text(t.retry_delay_s, 5)}")
     assert not wrong, ("; ".join(wrong) + ". Like the lesson, pass default_args to the DAG so that "
                        "every task gets retries=3 and a 5-minute retry_delay.")
 

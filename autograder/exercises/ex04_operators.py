@@ -14,14 +14,12 @@ from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms,
                                tasks_succeeded)
 from autograder.exercises import Exercise
 from autograder.facts import Facts
-from autograder.runner import RUN_DATE
 from autograder.values import close, describe_value
 
 TASKS = ("print_run_date", "total_revenue", "send_summary")
 KINDS = {"print_run_date": ("Bash", "a BashOperator"),
          "total_revenue": ("Python", "a PythonOperator (or a @task function)"),
          "send_summary": ("Email", "an EmailOperator")}
-RUN_DS = datetime.fromisoformat(RUN_DATE).date().isoformat()
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -54,10 +52,11 @@ def _clock_dates() -> set[str]:
             "env={\"RUN_DATE\": \"{{ ds }}\"}).")
 def run_date(facts: Facts) -> str:
     got = facts.run.xcoms.get("print_run_date")
+    run_ds = facts.exercise.run_ds
     text = "" if got is None else str(got).strip()
     assert text, ("`print_run_date` printed nothing (its XCom is "
                   f"{describe_value(got)}): echo the date, `echo \"Processing date: $RUN_DATE\"`.")
-    if RUN_DS in text:
+    if run_ds in text:
         return f"`print_run_date` printed {text!r}: the date of the graded run."
     if "$RUN_DATE" in text:
         why = ("bash printed `$RUN_DATE` as it is: single quotes stop bash from expanding variables, "
@@ -73,7 +72,7 @@ def run_date(facts: Facts) -> str:
                "BashOperator")
     else:
         why = "the output must contain the run's date, from env={\"RUN_DATE\": \"{{ ds }}\"}"
-    raise AssertionError(f"`print_run_date` printed {text!r}; the graded run is for {RUN_DS}: {why}.")
+    raise AssertionError(f"`print_run_date` printed {text!r}; the graded run is for {run_ds}: {why}.")
 
 
 def _explain_revenue(got: Any, want: dict) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.checks import check
-from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms,
+from autograder.common import (COMMON_HEAD, joins_wait_for_all, COMMON_SCHEDULE, airflow3_idioms,
                                tasks_succeeded)
 from autograder.exercises import Exercise
 from autograder.facts import Facts
@@ -110,7 +110,8 @@ EXERCISE = Exercise(
     schedule_text="every 6 hours, at 00:00, 06:00, 12:00 and 18:00 UTC",
     start_date=date(2023, 10, 1),
     catchup=False,
-    checks=(*COMMON_HEAD, transforms_independent, *COMMON_SCHEDULE, tasks_succeeded, transforms,
+    checks=(*COMMON_HEAD, transforms_independent, joins_wait_for_all, *COMMON_SCHEDULE, tasks_succeeded,
+            transforms,
             merged, airflow3_idioms),
     expected_from=expected_from,
 )

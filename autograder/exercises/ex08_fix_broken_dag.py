@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +12,32 @@ from autograder.checks import check
 from autograder.common import COMMON_HEAD, COMMON_SCHEDULE, tasks_succeeded
 from autograder.exercises import Exercise
 from autograder.facts import Facts
-from autograder.runner import RUN_DATE
 from autograder.values import as_int, describe_value
 
 TASKS = ("extract", "transform", "report", "announce")
-RUN_DS = datetime.fromisoformat(RUN_DATE).date().isoformat()
 
 
 def expected_from(data: Path) -> dict[str, Any]:
     """The report the hidden events should produce on the graded run's date."""
     with open(data / "events.csv", newline="") as f:
         counts = dict(Counter(row["action"] for row in csv.DictReader(f)))
-    return {"report": {"date": RUN_DS, "events": sum(counts.values()), "by_action": counts}}
+    return {"report": {"events": sum(counts.values()), "by_action": counts}}
+
+
+def date_problem(got: object, want: str) -> str:
+    """Why ``got`` is not the run's date ``want`` (YYYY-MM-DD): which day it is, which was expected."""
+    text = str(got)
+    try:
+        day = date.fromisoformat(text[:10])
+    except ValueError:
+        return f"{text!r} is not a date written YYYY-MM-DD; expected {want!r}, the run's `{{{{ ds }}}}`"
+    delta = (day - date.fromisoformat(want)).days
+    if delta == 0:
+        return f"{text!r} has more than the date: expected exactly {want!r} (YYYY-MM-DD)"
+    when = {-1: "the day before the run", 1: "the day after the run"}.get(
+        delta, f"{abs(delta)} days {'before' if delta < 0 else 'after'} the run")
+    return (f"{text!r} is {day:%A %Y-%m-%d}, {when}; expected {want!r}, the run's logical date "
+            "(`{{ ds }}`, or context[\"ds\"] in Python)")
 
 
 @check("run.output", title="report returns the day's summary for the grading data", points=2,
@@ -31,14 +45,13 @@ def expected_from(data: Path) -> dict[str, Any]:
        hint="report returns {'date': <the run's date, YYYY-MM-DD>, 'events': <number of events>, "
             "'by_action': <transform's counts>}.")
 def report(facts: Facts) -> str:
-    want = facts.expected["report"]
+    want = {"date": facts.exercise.run_ds, **facts.expected["report"]}
     got = facts.run.xcoms.get("report")
     assert isinstance(got, dict), (f"`report` returned {describe_value(got)}; it must return the "
                                    "summary dict, as the starter's report did.")
     problems = []
     if str(got.get("date")) != want["date"]:
-        problems.append(f"'date' is {got.get('date')!r}, expected {want['date']!r}: the run's logical "
-                        "date, not today's")
+        problems.append(f"'date': {date_problem(got.get('date'), want['date'])}")
     if as_int(got.get("events")) != want["events"]:
         problems.append(f"'events' is {got.get('events')!r}, expected {want['events']}")
     counts = got.get("by_action")
@@ -53,8 +66,9 @@ def report(facts: Facts) -> str:
 def announce(facts: Facts) -> str:
     got = facts.run.xcoms.get("announce")
     text = "" if got is None else str(got).strip()
-    assert RUN_DS in text, (f"`announce` printed {text!r}; for the graded run it must name the date "
-                            f"{RUN_DS}, e.g. 'Event report for {RUN_DS} is ready'.")
+    run_ds = facts.exercise.run_ds
+    assert run_ds in text, (f"`announce` printed {text!r}; for the graded run it must name the date "
+                            f"{run_ds}, e.g. 'Event report for {run_ds} is ready'.")
     return f"`announce` printed {text!r}."
 
 

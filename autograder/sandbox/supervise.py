@@ -119,7 +119,8 @@ def main(spec_path: str) -> None:
         # A second run on the next day shows whether re-running duplicates the work.
         events.send(event="phase", phase=f"run{run_index}")
         try:
-            state = run_dag(dag, pendulum.parse(spec.get("run_date", RUN_DATE)).add(days=run_index), spec, events, run_index)
+            day = pendulum.parse(spec.get("run_date", RUN_DATE)).add(days=run_index)
+            state = run_dag(dag, day, spec, events, run_index)
             events.send(event="ran", run=run_index, state=state)
         except Exception as exc:
             events.send(event="ran", run=run_index, state="error",

@@ -1,5 +1,5 @@
 """Right: an equivalent cron with names (``0,15,30,45 9-17 * * MON-FRI``); ``@dag``; the context
-value injected by parameter name; an ISO timestamp as text."""
+value injected by parameter name, formatted with an f-string."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from airflow.sdk import dag, task
 def frequent_pipeline():
     @task
     def report_slot(logical_date=None) -> str:
-        return logical_date.isoformat()
+        return f"{logical_date:%Y-%m-%d %H:%M}"
 
     report_slot()
 
