@@ -3,7 +3,9 @@
 A check is a plain function over the facts: it returns None (pass), or a string (pass, with a
 message worth showing), or raises AssertionError with a message that names the learner's tasks,
 lines and values (fail). Any other exception is a bug of the check itself (error). A check whose
-prerequisite did not pass is skipped.
+prerequisite did not pass is skipped, unless that prerequisite failed with ``KeepGoing`` (a wrong
+dag_id, say: the DAG that is there can still be graded). A hint may name the submission as
+``{file}``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from typing import Any
 
 from autograder.model import CheckResult
 from autograder.text import plain
+
+
+class KeepGoing(AssertionError):
+    """A failure that the checks needing this one can still work around: they run anyway."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,12 @@ def check(id: str, *, title: str, points: float, hint: str = "", needs: Iterable
 def evaluate(checks: Iterable[Check], facts: Any) -> list[CheckResult]:
     """Run the checks in order; a failed prerequisite skips the checks that need it."""
     results: list[CheckResult] = []
-    status_of: dict[str, str] = {}
+    status_of: dict[str, str] = {}  # "pass" also for a KeepGoing failure: it blocks nothing
+    where = getattr(facts, "shown_as", "") or getattr(facts, "filename", "") or "dag.py"
     title_of: dict[str, str] = {}
     for c in checks:
         title_of[c.id] = c.title
+        keep_going = False
         blocked = [n for n in c.needs if status_of.get(n) != "pass"]
         if blocked:
             first = blocked[0]
@@ -53,12 +61,14 @@ def evaluate(checks: Iterable[Check], facts: Any) -> list[CheckResult]:
                 message = c.func(facts) or ""
                 result = CheckResult(c.id, c.title, "pass", c.points, c.points, plain(message))
             except AssertionError as exc:
-                result = CheckResult(c.id, c.title, "fail", 0.0, c.points, plain(str(exc)), c.hint)
+                keep_going = isinstance(exc, KeepGoing)
+                result = CheckResult(c.id, c.title, "fail", 0.0, c.points, plain(str(exc)),
+                                     c.hint.replace("{file}", where))
             except Exception as exc:  # a defect of the check, not of the submission
                 result = CheckResult(c.id, c.title, "error", 0.0, c.points,
                                      plain(f"The grader could not run this check: "
                                            f"{type(exc).__name__}: {exc}. Please report it to "
                                            "your instructor."))
-        status_of[c.id] = result.status
+        status_of[c.id] = "pass" if keep_going else result.status
         results.append(result)
     return results

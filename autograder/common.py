@@ -5,10 +5,14 @@ Each reads the exercise's contract from ``facts.exercise`` and what was found fr
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 
-from autograder.checks import check
+from autograder.checks import KeepGoing, check
 from autograder.facts import Facts
+from autograder.migration import COURSE_NOTES, import_fix
 
 RETRIES_NOTE = "While grading, retries are set to 0 so that a failing task reports at once."
 
@@ -17,14 +21,8 @@ RETRIES_NOTE = "While grading, retries are set to 0 so that a failing task repor
 AIRFLOW2_FIXES = {
     "schedule_interval": "`schedule_interval=` was removed in Airflow 3: write `schedule=` instead "
                          "(same values: '@daily', '0 3 * * *', None).",
-    "provide_context": "`provide_context=True` was removed in Airflow 3: delete it; a callable that "
-                       "accepts `**context` gets the context anyway.",
-    "execution_date": "`execution_date` was removed in Airflow 3: use `context['logical_date']` "
-                      "in Python and `{{ logical_date }}` in templates (or `ds` / `{{ ds }}` for "
-                      "the date as text).",
-    "airflow.operators": "`airflow.operators.*` moved to providers in Airflow 3: "
-                         "`airflow.providers.standard.operators.bash|python` and "
-                         "`airflow.providers.smtp.operators.smtp`.",
+    "provide_context": COURSE_NOTES["provide_context"],
+    "execution_date": COURSE_NOTES["execution_date"],
 }
 
 
@@ -33,11 +31,15 @@ OTHER_FIXES = {
     "not JSON compliant": "XCom values are stored as JSON, which has no NaN or infinity: replace "
                           "them before returning (pandas: `df.astype(object).where(df.notna(), None)`).",
 }
+DUPLICATE_TASK = re.compile(r"Task id '([^']*)' has already been added to the Dag")
 
 
 def _explanation(text: str) -> str:
-    fixes = {**AIRFLOW2_FIXES, **OTHER_FIXES}
-    return " ".join(fix for key, fix in fixes.items() if key in text)
+    fixes = [fix for key, fix in {**AIRFLOW2_FIXES, **OTHER_FIXES}.items() if key in text]
+    if m := DUPLICATE_TASK.search(text):
+        fixes.append(f"Two tasks of the DAG have task_id `{m[1]}`: every task needs a task_id of its "
+                     "own, so rename or delete one of them.")
+    return " ".join(fixes)
 
 
 def _names(items: object) -> str:
@@ -63,7 +65,7 @@ def file_parses(facts: Facts) -> None:
 
 
 @check("import.loads", title="Airflow can import the DAG file", points=1, needs=["file.parses"],
-       hint="Run `python " "exercises/<id>/dag.py` in a terminal to see the full error.")
+       hint="Run `python {file}` in a terminal to see the full error.")
 def import_loads(facts: Facts) -> None:
     if facts.import_timed_out:
         raise AssertionError("Importing your file did not finish in time. Code at the top level of a "
@@ -77,20 +79,36 @@ def import_loads(facts: Facts) -> None:
         raise AssertionError(f"Importing {facts.filename}: {err.message}. A DAG file must only "
                              "define DAGs and tasks.")
     if err:
+        # "cannot import name 'x' from 'm' (/path/to/site-packages/m.py)": the grader's path, not theirs
+        err = replace(err, message=re.sub(r" \(/[^()]*\)$", "", err.message))
         message = f"Importing {facts.filename} failed: {err.describe(facts.filename)}."
         fix = _explanation(f"{err.message} {err.code or ''}")
+        if err.type in ("ImportError", "ModuleNotFoundError"):
+            fix = import_fix(err.message, facts.airflow2_idioms, facts.exercise.id,
+                             facts.submission) or fix
         raise AssertionError(f"{message} {fix}".strip())
 
 
 @check("import.dag_id", title="The file defines the DAG with the expected dag_id", points=1,
        needs=["import.loads"])
 def dag_id_found(facts: Facts) -> None:
-    want = facts.exercise.dag_id
-    assert facts.dag_ids, (f"No DAG found in {facts.filename}. Create one with "
-                           f"`with DAG(dag_id=\"{want}\", ...) as dag:` or call your `@dag` function "
-                           "at the end of the file.")
-    assert want in facts.dag_ids, (f"Found DAG id {_names(facts.dag_ids)} but the exercise asks for "
-                                   f"`{want}`: set `dag_id=\"{want}\"`.")
+    want, ids, name = facts.exercise.dag_id, facts.dag_ids, facts.filename
+    assert ids, (f"No DAG found in {name}. Create one with "
+                 f"`with DAG(dag_id=\"{want}\", ...) as dag:` or call your `@dag` function "
+                 "at the end of the file.")
+    twice = sorted(i for i, n in Counter(ids).items() if n > 1 and (i == want or len(set(ids)) == 1))
+    assert not twice, (f"{name} defines {Counter(ids)[twice[0]]} DAGs with dag_id `{twice[0]}`: "
+                       "Airflow keeps only one of them and drops the others without a word. Give "
+                       "each DAG a dag_id of its own, or delete the copies you do not need.")
+    if want in ids:
+        return
+    if facts.dag is not None:
+        raise KeepGoing(f"Your DAG has dag_id `{facts.dag.dag_id}`; the exercise asks for `{want}`: set "
+                        f"`dag_id=\"{want}\"`. The other checks graded your DAG as it is.")
+    raise AssertionError(f"{name} defines {len(set(ids))} DAGs, {_names(set(ids))}, and none has "
+                         f"dag_id `{want}`. The grader grades one DAG, the exercise's: give it "
+                         f"`dag_id=\"{want}\"` and move the others to files of their own (or delete "
+                         "them).")
 
 
 @check("structure.tasks", title="The DAG has exactly the expected tasks", points=1,
@@ -102,14 +120,23 @@ def expected_tasks(facts: Facts) -> None:
         problems.append(f"missing task(s) {_names(want - have)}")
     if have - want:
         problems.append(f"unexpected task(s) {_names(have - want)}")
-    assert not problems, (f"{'; '.join(problems).capitalize()}. Task ids must be exactly "
+    text = "; ".join(problems)
+    assert not problems, (f"{text[0].upper()}{text[1:]}. Task ids must be exactly "
                           f"{_names(want)}.")
 
 
 @check("structure.acyclic", title="Dependencies contain no cycle", points=0, needs=["import.dag_id"])
 def no_cycle(facts: Facts) -> None:
     cycle = facts.dag.find_cycle()
-    assert cycle is None, f"Cycle: {' -> '.join(cycle)}."
+    if cycle is None:
+        return
+    odd = [f"{a} >> {b}" for a, b in zip(cycle, cycle[1:], strict=False)
+           if (a, b) not in facts.exercise.edges]
+    raise AssertionError(
+        f"Cycle: {' -> '.join(cycle)}. Airflow cannot run a DAG whose dependencies go round in a "
+        "circle, so the test run is skipped: remove "
+        + (f"`{odd[0]}`, which the exercise does not ask for." if len(odd) == 1 else
+           "the arrow that closes the circle."))
 
 
 @check("structure.edges", title="Dependencies are exactly as asked", points=2,
@@ -198,7 +225,7 @@ def catchup(facts: Facts) -> None:
 
 
 @check("run.tasks_succeeded", title="A test run succeeds: every task ends in success", points=2,
-       needs=["structure.tasks"],
+       needs=["structure.tasks", "structure.acyclic"],
        hint="Read the task's log below; fix the first failing task, then grade again.")
 def tasks_succeeded(facts: Facts) -> str:
     run = facts.run
@@ -232,6 +259,26 @@ def tasks_succeeded(facts: Facts) -> str:
     return f"All {len(run.task_states)} tasks succeeded. {RETRIES_NOTE}"
 
 
+def no_mail(facts: Facts) -> str:
+    """Why no mail reached the sink, from what the run recorded: no guess beyond it."""
+    text = "No email was sent during the run."
+    run, dag = facts.run, facts.dag
+    if dag is None or run is None:
+        return text
+    senders = sorted(t.task_id for t in dag.tasks.values() if "email" in t.operator.lower())
+    if not senders:
+        return (f"{text} No task of your DAG is an EmailOperator: send the mail with one "
+                "(`from airflow.providers.smtp.operators.smtp import EmailOperator`).")
+    states = {t: run.task_states.get(t, "none") for t in senders}
+    stopped = {t: s for t, s in states.items() if s != "success"}
+    if stopped:
+        failed = sorted(t for t, s in run.task_states.items() if s == "failed" and t not in senders)
+        return (f"{text} {_names(stopped)} did not run to the end ("
+                + ", ".join(f"`{t}` ended {s}" for t, s in sorted(stopped.items()))
+                + (f"; {_names(failed)} failed before" if failed else "") + ").")
+    return f"{text} {_names(senders)} succeeded, but no mail reached the grader's mail server."
+
+
 def email_check(subject_word: str, points: float = 1):
     """The SMTP sink received a mail to the team whose subject contains ``subject_word``."""
 
@@ -242,10 +289,7 @@ def email_check(subject_word: str, points: float = 1):
     def email(facts: Facts) -> str:
         to = facts.exercise.email_to
         mails = facts.mails
-        assert mails, ("No email was sent during the run."
-                       + (" The run stopped before the email task." if facts.run and
-                          facts.run.task_states and any(s != "success" for s in
-                                                        facts.run.task_states.values()) else ""))
+        assert mails, no_mail(facts)
         for_team = [m for m in mails if to in [r.lower() for r in m["to"]]]
         assert for_team, (f"Emails went to {_names({r for m in mails for r in m['to']})}, "
                           f"not to {to}.")
@@ -261,13 +305,17 @@ def email_check(subject_word: str, points: float = 1):
        needs=["file.parses"])
 def airflow3_idioms(facts: Facts) -> None:
     if facts.airflow2_idioms:
-        by_message: dict[str, list[int]] = {}
-        for finding in facts.airflow2_idioms:
-            by_message.setdefault(finding["message"], []).append(finding["line"])
-        lines = [f"line{'s' if len(at) > 1 else ''} {', '.join(map(str, at))}: {message}"
-                 for message, at in by_message.items()]
-        raise AssertionError("Airflow 2 idioms found (ruff AIR3): " + "; ".join(lines)
-                             + ". Shims keep some of them working for now; use the Airflow 3 form.")
+        raise AssertionError("Airflow 2 idioms found: " + idiom_lines(facts.airflow2_idioms)
+                             + " Shims keep some of them working for now; use the Airflow 3 form.")
+
+
+def idiom_lines(findings: list[dict]) -> str:
+    """``line 4: `airflow.DAG` still works ... . line 9: ...``, one sentence per idiom."""
+    by_message: dict[str, list[int]] = {}
+    for finding in findings:
+        by_message.setdefault(finding["message"], []).append(finding["line"])
+    return " ".join(f"Line{'s' if len(set(at)) > 1 else ''} {', '.join(map(str, sorted(set(at))))}: "
+                    f"{message}" for message, at in by_message.items())
 
 
 COMMON_HEAD = [file_parses, import_loads, dag_id_found, expected_tasks, no_cycle, expected_edges]

@@ -160,3 +160,4 @@ class Facts:
     output_tail: str = ""
     not_isolated: str | None = None  # why learner code ran without the sandbox, when it did
     dags_folder: str = ""  # where the submission ran, to shorten paths in logs
+    shown_as: str = ""  # the submission's path as the learner knows it, for hints

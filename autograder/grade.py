@@ -37,8 +37,9 @@ def grade(exercise: Exercise, submission: Path | None = None,
     submission = submission or default_submission(exercise)
     started = time.monotonic()
     facts = collect(exercise, submission, config, server)
+    facts.shown_as = shown_as or display_path(submission)
     results = evaluate(exercise.checks, facts)
-    report = Report(exercise=exercise.id, submission=shown_as or display_path(submission),
+    report = Report(exercise=exercise.id, submission=facts.shown_as,
                     checks=results)
     if facts.not_isolated:
         report.notes.append(f"Not isolated: {facts.not_isolated}. Your DAG ran with your own rights; "

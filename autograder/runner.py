@@ -13,10 +13,12 @@ from the grading process's metadata database, rows from the warehouse, mail from
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import gc
 import json
 import os
+import re
 import resource
 import select
 import shutil
@@ -34,6 +36,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from autograder import migration
 from autograder.config import REPO_ROOT, GradeConfig
 from autograder.facts import DagInfo, ErrorInfo, Facts, RunInfo
 from autograder.sandbox import isolate
@@ -113,17 +116,58 @@ def syntax_facts(facts: Facts) -> None:
                                        line=exc.lineno, code=(exc.text or "").rstrip("\n"))
 
 
-def airflow2_idioms(path: Path) -> list[dict]:
-    """ruff's Airflow 3 migration rules (AIR3xx) on the file: the lesson's Airflow 2 idioms."""
+def airflow2_idioms(path: Path, source: str | None = None) -> list[dict]:
+    """ruff's Airflow 2 -> 3 rules (``migration.RULES``) on the file, each finding as one sentence,
+    and the course's notes on imports ruff does not flag.
+
+    ruff flags a name where it is used; a probe that uses every name the file imports from
+    ``airflow`` finds the imports too, used or not (an unused one still fails the import).
+    """
+    findings = _ruff(path.read_bytes(), path.name)
+    imports = _airflow_imports(source)
+    if imports:
+        probe = "".join(f"from {module} import {name}\n{name}\n" for module, name, _ in imports)
+        for finding in _ruff(probe.encode(), path.name):
+            finding["line"] = imports[(finding["line"] - 1) // 2][2]
+            findings.append(finding)
+    for module, name, line in imports:
+        note = migration.course_note(f"{module}.{name}")
+        if note and not any(f["line"] == line for f in findings):
+            findings.append({"code": "course", "line": line, "name": f"{module}.{name}", "message": note})
+    seen, unique = set(), []
+    for finding in sorted(findings, key=lambda f: f["line"]):
+        if finding["message"] not in seen:  # an import and its uses: shown once, at the import
+            seen.add(finding["message"])
+            unique.append(finding)
+    return unique
+
+
+def _ruff(source: bytes, filename: str) -> list[dict]:
     ruff = Path(sys.executable).parent / "ruff"
     done = subprocess.run([str(ruff if ruff.exists() else "ruff"), "check", "--no-cache", "--preview",
-                           "--isolated", "--select", "AIR3", "--output-format", "json", str(path)],
-                          capture_output=True, text=True, timeout=60)
+                           "--isolated", "--select", ",".join(migration.RULES), "--output-format",
+                           "json", "--stdin-filename", filename, "-"],
+                          input=source, capture_output=True, timeout=60)
     try:
-        found = json.loads(done.stdout or "[]")
+        found = json.loads(done.stdout or b"[]")
     except ValueError:
         return []
-    return [{"code": f["code"], "line": f["location"]["row"], "message": f["message"]} for f in found]
+    return [{"code": f["code"], "line": f["location"]["row"],
+             "name": next(iter(re.findall(r"`([^`]+)`", f["message"])), ""),
+             "message": migration.sentence(f["code"], f["message"], (f.get("fix") or {}).get("message"))}
+            for f in found]
+
+
+def _airflow_imports(source: str | None) -> list[tuple[str, str, int]]:
+    """(module, name, line) of each ``from airflow... import name`` in the file."""
+    try:
+        tree = ast.parse(source or "")
+    except (SyntaxError, ValueError):
+        return []
+    return [(node.module, alias.name, node.lineno) for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+            and (node.module or "").split(".")[0] == "airflow"
+            for alias in node.names if alias.name != "*"]
 
 
 def read_source(path: Path) -> str:
@@ -150,7 +194,7 @@ def collect(exercise: Any, submission: Path, config: GradeConfig,
         facts.read_error = f"{submission.name} cannot be read as Python source: {exc}"
         return facts
     syntax_facts(facts)
-    facts.airflow2_idioms = airflow2_idioms(submission)
+    facts.airflow2_idioms = airflow2_idioms(submission, facts.source)
     if exercise.grading_data.exists():
         facts.expected = exercise.expected_from(exercise.grading_data)
     facts.not_isolated = isolate.available() if config.sandbox else \
@@ -200,7 +244,7 @@ def collect(exercise: Any, submission: Path, config: GradeConfig,
         events, ended = _run_child(spec, env, home, config, server)
         _read_events(facts, events, ended)
         if facts.dag is not None and ended["phase"].startswith("run"):
-            runs = _runs_from_db(home / "airflow.db", exercise.dag_id, events, ended)
+            runs = _runs_from_db(home / "airflow.db", facts.dag.dag_id, events, ended)
             ran = next((e for e in events if e["event"] == "ran"), None)
             # No run in the database: the run failed before creating one (a cycle, say).
             facts.run = runs[0] if runs else RunInfo(

@@ -77,11 +77,73 @@ def test_import_error_explains_the_airflow2_idiom():
     assert got["run.output"].status == "skip"
 
 
-def test_wrong_dag_id_says_which_was_found():
+def test_a_foreign_dag_id_fails_alone_and_the_dag_is_graded_as_it_is():
+    facts = facts_for(ex02_dag(dag_id="my_regions"))
+    facts.dag_ids = ["my_regions"]
+    got = results(facts)
+    assert got["import.dag_id"].status == "fail"
+    assert got["import.dag_id"].message.startswith(
+        'Your DAG has dag_id `my_regions`; the exercise asks for `parallel_regions`: '
+        'set `dag_id="parallel_regions"`.')
+    assert {got[c].status for c in ("structure.tasks", "structure.edges", "structure.parallel",
+                                    "schedule.timing")} == {"pass"}
+
+
+def test_several_dags_none_wanted_names_them_all_and_skips_the_rest():
     facts = facts_for()
-    facts.dag, facts.dag_ids = None, ["my_regions"]
-    message = results(facts)["import.dag_id"].message
-    assert "Found DAG id `my_regions`" in message and "`parallel_regions`" in message
+    facts.dag, facts.dag_ids = None, ["example_a", "example_b"]
+    got = results(facts)
+    assert got["import.dag_id"].message.startswith(
+        "dag.py defines 2 DAGs, `example_a`, `example_b`, and none has dag_id `parallel_regions`.")
+    assert got["structure.tasks"].status == "skip"
+
+
+def test_the_same_dag_id_twice_does_not_pass():
+    facts = facts_for()
+    facts.dag_ids = ["parallel_regions", "parallel_regions"]
+    got = results(facts)
+    assert got["import.dag_id"].status == "fail"
+    assert "defines 2 DAGs with dag_id `parallel_regions`" in got["import.dag_id"].message
+    assert got["structure.tasks"].status == "skip"
+
+
+def test_task_ids_are_quoted_verbatim():
+    tasks = {t.upper(): TaskInfo(t.upper(), "PythonOperator", 0, 300.0, "airflow", ())
+             for t in EX02.tasks}
+    message = results(facts_for(ex02_dag(tasks=tasks)))["structure.tasks"].message
+    assert message.startswith("Missing task(s) `extract_all`")
+    assert "unexpected task(s) `EXTRACT_ALL`" in message
+
+
+def test_a_cycle_skips_the_run_and_names_the_arrow_to_remove():
+    edges = set(EX02.edges) | {("merge_results", "extract_all")}
+    got = results(facts_for(ex02_dag(edges), run=RunInfo(state=None, task_states={}, xcoms={},
+                                                         failures={})))
+    assert "`merge_results >> extract_all`, which the exercise does not ask for" in \
+        got["structure.acyclic"].message
+    assert got["run.tasks_succeeded"].status == "skip"
+    assert "structure.acyclic" in got["run.tasks_succeeded"].message
+
+
+def test_import_hint_names_the_graded_file():
+    err = ErrorInfo("KeyError", "'x'", 3, "x = {}['x']")
+    facts = facts_for(dag=None, import_error=err)
+    facts.dag_ids, facts.shown_as = [], "submissions/ana/dag.py"
+    assert results(facts)["import.loads"].hint == \
+        "Run `python submissions/ana/dag.py` in a terminal to see the full error."
+
+
+def test_no_mail_says_what_the_run_recorded():
+    states = {t: "success" for t in EX02.tasks}
+    run = RunInfo(state="failed", task_states={**states, "process_eu": "failed",
+                                               "send_report": "upstream_failed"}, xcoms={}, failures={})
+    tasks = {t: TaskInfo(t, "EmailOperator" if t == "send_report" else "PythonOperator", 0, 300.0,
+                         "airflow", ()) for t in EX02.tasks}
+    message = results(facts_for(ex02_dag(tasks=tasks), run=run))["run.email"].message
+    assert "`send_report` ended upstream_failed; `process_eu` failed before" in message
+    plain_python = results(facts_for(run=RunInfo(state="success", task_states=states, xcoms={},
+                                                 failures={})))["run.email"].message
+    assert "No task of your DAG is an EmailOperator" in plain_python and "stopped" not in plain_python
 
 
 def test_failed_task_is_quoted_with_type_message_and_line():

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.checks import check
-from autograder.common import COMMON_HEAD, COMMON_SCHEDULE, tasks_succeeded
+from autograder.common import COMMON_HEAD, COMMON_SCHEDULE, idiom_lines, tasks_succeeded
 from autograder.exercises import Exercise
 from autograder.facts import Facts
 from autograder.values import as_int, describe_value
@@ -77,13 +77,8 @@ def announce(facts: Facts) -> str:
             "airflow.providers.standard.operators.bash|python.")
 def no_airflow2_idioms(facts: Facts) -> str:
     found = facts.airflow2_idioms
-    by_message: dict[str, list[int]] = {}
-    for finding in found:
-        by_message.setdefault(finding["message"].rstrip("."), []).append(finding["line"])
-    lines = [f"line{'s' if len(at) > 1 else ''} {', '.join(map(str, sorted(set(at))))}: {message}"
-             for message, at in by_message.items()]
-    assert not found, ("Airflow 2 idioms are still in the file (ruff AIR3): " + "; ".join(lines)
-                       + ". They log deprecation warnings today and break when the shims go.")
+    assert not found, ("Airflow 2 idioms are still in the file: " + idiom_lines(found)
+                       + " They log deprecation warnings today and break when the shims go.")
     return "Only Airflow 3 imports and arguments."
 
 

@@ -64,9 +64,11 @@ def parse_main(dag_file: str, dag_id: str, out: int) -> None:
         loader.loader.exec_module(module)
         found = {id(o): o for o in vars(module).values() if isinstance(o, DAG)}
         found.update({id(d): d for d, _ in DagContext.autoregistered_dags})
-        dags = {d.dag_id: d for d in found.values()}
+        dags = {d.dag_id: d for d in found.values()}  # one per id, as Airflow keeps them
         dag = dags.get(dag_id) or (next(iter(dags.values())) if len(dags) == 1 else None)
-        result: dict[str, Any] = {"ok": True, "dag_ids": sorted(dags), "dag_id": None, "serialized": None}
+        # Every DAG's id, a repeated one as often as it occurs: the grader tells the learner.
+        result: dict[str, Any] = {"ok": True, "dag_ids": sorted(d.dag_id for d in found.values()),
+                                  "dag_id": None, "serialized": None}
         if dag is not None:
             result.update(dag_id=dag.dag_id, serialized=DagSerialization.to_dict(dag))
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: report, never crash
