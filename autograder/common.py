@@ -105,7 +105,8 @@ def dag_id_found(facts: Facts) -> None:
     if facts.dag is not None:
         raise KeepGoing(f"Your DAG has dag_id `{facts.dag.dag_id}`; the exercise asks for `{want}`: set "
                         f"`dag_id=\"{want}\"`. The other checks graded your DAG as it is.")
-    raise AssertionError(f"{name} defines {len(set(ids))} DAGs, {_names(set(ids))}, and none has "
+    shown = _names(sorted(set(ids))[:8]) + (f" and {len(set(ids)) - 8} more" if len(set(ids)) > 8 else "")
+    raise AssertionError(f"{name} defines {len(set(ids))} DAGs, {shown}, and none has "
                          f"dag_id `{want}`. The grader grades one DAG, the exercise's: give it "
                          f"`dag_id=\"{want}\"` and move the others to files of their own (or delete "
                          "them).")
