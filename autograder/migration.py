@@ -91,9 +91,8 @@ def sentence(code: str, message: str, fix: str | None) -> str:
         return note
     fix = (fix or "").strip()
     replacement = None
-    if m := re.search(r"use `([^`]+)` from `([^`]+)`", fix):
-        replacement = f"`{m[1]}` from `{m[2]}`"
-    elif m := re.search(r"`([^`]+)` has been moved to `([^`]+)`", fix):
+    if m := (re.search(r"use `([^`]+)` from `([^`]+)`", fix)
+             or re.search(r"`([^`]+)` has been moved to `([^`]+)`", fix)):
         replacement = f"`{m[1]}` from `{m[2]}`"
     elif m := re.match(r"Use `([^`]+)` instead", fix):
         replacement = f"`{m[1]}`"
