@@ -5,7 +5,8 @@ message worth showing), or raises AssertionError with a message that names the l
 lines and values (fail). Any other exception is a bug of the check itself (error). A check whose
 prerequisite did not pass is skipped, unless that prerequisite failed with ``KeepGoing`` (a wrong
 dag_id, say: the DAG that is there can still be graded). A hint may name the submission as
-``{file}``.
+``{file}``. A check may raise ``Failed(message, hint)``
+to give a hint that names what it found.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ class Check:
     needs: tuple[str, ...]
     func: Callable[[Any], str | None]
     hidden: bool = False  # its messages reveal grading data: withheld in class feedback
+
+
+class Failed(AssertionError):
+    """A failed check whose hint depends on what was found (it names the learner's task)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 def check(id: str, *, title: str, points: float, hint: str = "", needs: Iterable[str] = (),
@@ -62,8 +71,8 @@ def evaluate(checks: Iterable[Check], facts: Any) -> list[CheckResult]:
                 result = CheckResult(c.id, c.title, "pass", c.points, c.points, plain(message))
             except AssertionError as exc:
                 keep_going = isinstance(exc, KeepGoing)
-                result = CheckResult(c.id, c.title, "fail", 0.0, c.points, plain(str(exc)),
-                                     c.hint.replace("{file}", where))
+                hint = getattr(exc, "hint", None) or c.hint.replace("{file}", where)
+                result = CheckResult(c.id, c.title, "fail", 0.0, c.points, plain(str(exc)), plain(hint))
             except Exception as exc:  # a defect of the check, not of the submission
                 result = CheckResult(c.id, c.title, "error", 0.0, c.points,
                                      plain(f"The grader could not run this check: "

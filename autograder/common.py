@@ -10,11 +10,12 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 
-from autograder.checks import KeepGoing, check
-from autograder.facts import Facts
+from autograder.checks import Failed, KeepGoing, check
+from autograder.facts import Facts, dependency_order
 from autograder.migration import COURSE_NOTES, import_fix
 
 RETRIES_NOTE = "While grading, retries are set to 0 so that a failing task reports at once."
+UPSTREAM_FAILED = " (not run, because a task upstream failed)"
 
 # What the Airflow 2 idioms of the lesson turn into on Airflow 3, keyed by what shows in errors.
 # `_explanation` adds them, with OTHER_FIXES, to the errors a learner sees.
@@ -26,16 +27,23 @@ AIRFLOW2_FIXES = {
 }
 
 
-# Errors whose message alone does not tell a beginner what to do.
+# Errors whose message alone does not tell a beginner what to do; a key of several words
+# matches when every one of them is in the error.
 OTHER_FIXES = {
     "not JSON compliant": "XCom values are stored as JSON, which has no NaN or infinity: replace "
                           "them before returning (pandas: `df.astype(object).where(df.notna(), None)`).",
+    # Airflow stores a returned DataFrame as Parquet, which needs pyarrow: the course has none.
+    ("pyarrow", "as an XCom"): "The task returned a pandas DataFrame, and XCom values should be small "
+                               "and JSON-serialisable: return `df.to_dict(\"records\")` instead and "
+                               "rebuild the frame downstream with `pd.DataFrame(rows)`, or write the "
+                               "frame to the warehouse and return the table's name.",
 }
 DUPLICATE_TASK = re.compile(r"Task id '([^']*)' has already been added to the Dag")
 
 
 def _explanation(text: str) -> str:
-    fixes = [fix for key, fix in {**AIRFLOW2_FIXES, **OTHER_FIXES}.items() if key in text]
+    fixes = [fix for key, fix in {**AIRFLOW2_FIXES, **OTHER_FIXES}.items()
+             if all(word in text for word in ((key,) if isinstance(key, str) else key))]
     if m := DUPLICATE_TASK.search(text):
         fixes.append(f"Two tasks of the DAG have task_id `{m[1]}`: every task needs a task_id of its "
                      "own, so rename or delete one of them.")
@@ -50,6 +58,20 @@ def _listed(items: object) -> str:
     """`a`, `b` and `c`."""
     names = [f"`{i}`" for i in sorted(items)]  # type: ignore[call-overload]
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def run_order(facts: Facts) -> list[str]:
+    """The learner's tasks upstream first; tasks free to run at the same time in the order the
+    exercise has them (extract before transform), then by id."""
+    if facts.dag is None:
+        return []
+    ex = facts.exercise
+    return facts.dag.dependency_order(dependency_order(ex.tasks, ex.edges))
+
+
+def _in_order(items: list[str]) -> str:
+    """Task ids in the order given (dependency order), quoted."""
+    return ", ".join(f"`{i}`" for i in items)
 
 
 @check("file.parses", title="The DAG file exists and is valid Python", points=0,
@@ -235,19 +257,27 @@ def tasks_succeeded(facts: Facts) -> str:
         running = _names(run.running_tasks) if run.running_tasks else "no task (Airflow itself)"
         raise AssertionError(f"The test run did not finish in time: {running} was still running. "
                              "Does a task sleep, wait for input or loop forever?")
-    failed = {t: s for t, s in run.task_states.items() if s != "success"}
+    # Upstream first, as the run met them: the first failure is usually the cause of the others.
+    order = run_order(facts)
+    rank = {t: i for i, t in enumerate(order)}
+    in_order = sorted(run.task_states, key=lambda t: (rank.get(t, len(rank)), t))
+    failed = {t: run.task_states[t] for t in in_order if run.task_states[t] != "success"}
+    # One line per error (or end state), in the order of the first task that met it.
+    groups: dict[tuple[str, str], list[str]] = {}
+    for task_id, state in failed.items():
+        if task_id in run.failures:
+            groups.setdefault(("error", run.failures[task_id].describe(facts.filename)), []).append(task_id)
+        else:
+            groups.setdefault(("state", state), []).append(task_id)
     lines = []
-    by_error: dict[str, list[str]] = {}
-    for task_id in sorted(t for t in failed if t in run.failures):
-        by_error.setdefault(run.failures[task_id].describe(facts.filename), []).append(task_id)
-    for text, task_ids in by_error.items():
+    for (kind, text), task_ids in groups.items():
+        if kind == "state":
+            lines.append(f"{_in_order(task_ids)} ended {text}"
+                         + (UPSTREAM_FAILED if text == "upstream_failed" else ""))
+            continue
         fix = _explanation(text)
         stop = "" if text.endswith(".") else "."
-        lines.append(f"{_names(task_ids)} failed: {text}" + (f"{stop} {fix}" if fix else ""))
-    by_state: dict[str, list[str]] = {}
-    for task_id in sorted(t for t in failed if t not in run.failures):
-        by_state.setdefault(failed[task_id], []).append(task_id)
-    lines += [f"{_names(ids)} ended {state}" for state, ids in by_state.items()]
+        lines.append(f"{_in_order(task_ids)} failed: {text}" + (f"{stop} {fix}" if fix else ""))
     if run.crash:
         lines.insert(0, run.crash[0].upper() + run.crash[1:])
     if run.error and not lines:
@@ -255,8 +285,12 @@ def tasks_succeeded(facts: Facts) -> str:
     missing = set(facts.exercise.tasks) - set(run.task_states)
     if missing and not lines:
         lines.append(f"task(s) {_names(missing)} never ran")
-    assert not lines and run.state == "success", " ".join(
-        [line if line.endswith(".") else f"{line}." for line in lines] + [RETRIES_NOTE])
+    if lines or run.state != "success":
+        message = " ".join([line if line.endswith(".") else f"{line}." for line in lines] + [RETRIES_NOTE])
+        first = next((t for t, s in failed.items() if s == "failed"), None)
+        raise Failed(message, None if first is None else (
+            f"Fix `{first}` first: it is the first task that failed on its own (tasks are listed "
+            "upstream first). Read its log below, then grade again."))
     return f"All {len(run.task_states)} tasks succeeded. {RETRIES_NOTE}"
 
 

@@ -5,7 +5,9 @@ The runner fills these in; nothing here runs learner code.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +50,36 @@ class TaskInfo:
     owner: str | None
     downstream: tuple[str, ...]
     trigger_rule: str = "all_success"
+
+
+def dependency_order(tasks: Iterable[str], edges: Iterable[tuple[str, str]],
+                     prefer: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The tasks in an order where each comes after every task it waits for. Of the tasks ready
+    at the same time, those earlier in ``prefer`` come first, then the others by id. Tasks on a
+    cycle come last, by id."""
+    tasks = list(tasks)
+    upstream: dict[str, set[str]] = {t: set() for t in tasks}
+    downstream: dict[str, set[str]] = {t: set() for t in tasks}
+    for a, b in edges:
+        if a in upstream and b in upstream and a != b:
+            upstream[b].add(a)
+            downstream[a].add(b)
+    rank = {t: i for i, t in enumerate(prefer)}
+
+    def key(t: str) -> tuple[int, str]:
+        return (rank.get(t, len(rank)), t)
+
+    ready = [key(t) for t in tasks if not upstream[t]]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, t = heapq.heappop(ready)
+        order.append(t)
+        for d in downstream[t]:
+            upstream[d].discard(t)
+            if not upstream[d]:
+                heapq.heappush(ready, key(d))
+    return order + sorted(set(tasks) - set(order))
 
 
 @dataclass(frozen=True)
@@ -99,6 +131,10 @@ class DagInfo:
                     return chain[::-1]
                 queue.append(nxt)
         return None
+
+    def dependency_order(self, prefer: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """Every task, upstream first; see ``dependency_order``."""
+        return dependency_order(self.tasks, self.edges, prefer)
 
     def find_cycle(self) -> list[str] | None:
         """One cycle of dependencies as ``[a, b, ..., a]``, or None: one linear depth-first pass."""

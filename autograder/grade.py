@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from autograder.checks import evaluate
+from autograder.common import run_order
 from autograder.config import REPO_ROOT, GradeConfig
 from autograder.exercises import Exercise
 from autograder.model import Report
@@ -49,7 +50,11 @@ def grade(exercise: Exercise, submission: Path | None = None,
                             "rows, so make sure your code reads the file rather than fixed values.")
     if facts.run is not None:
         shown: set[str] = set()
-        for task_id, state in sorted(facts.run.task_states.items()):
+        # Upstream first, like the check's message: the first failing task's log comes first.
+        order = run_order(facts)
+        states = facts.run.task_states
+        for task_id in [*(t for t in order if t in states), *sorted(set(states) - set(order))]:
+            state = states[task_id]
             log = task_log(facts.output_tail, task_id, dags_folder=facts.dags_folder) \
                 if state == "failed" else ""
             same = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "", log)  # logs differ only in time

@@ -1,7 +1,8 @@
 """Golden scenarios: real submissions graded for real, against the verdict and messages expected.
 
 Each folder tests/grader_cases/<exercise>/<case>/ holds a `dag.py` and an `expected.json`:
-{"status": "pass"|"fail", "checks": {check_id: status}, "messages": {check_id: [substring]}}.
+{"status": "pass"|"fail", "checks": {check_id: status}, "messages": {check_id: [substring]},
+"hints": {check_id: [substring]}}.
 Also: every reference solution passes, every starter fails without a grader error.
 """
 
@@ -75,6 +76,9 @@ def test_golden_case(case: Path, reports: dict[str, Report]):
     for check_id, fragments in expected.get("messages", {}).items():
         for fragment in fragments:
             assert fragment in by_id[check_id].message, f"{check_id}: {fragment!r}\n{_summary(report)}"
+    for check_id, fragments in expected.get("hints", {}).items():
+        for fragment in fragments:
+            assert fragment in by_id[check_id].hint, f"{check_id}: {fragment!r}\n{by_id[check_id].hint}"
     assert not [c for c in report.checks if c.status == "error"], _summary(report)
 
 

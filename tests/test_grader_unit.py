@@ -11,7 +11,7 @@ from autograder.checks import evaluate
 from autograder.exercises import find
 from autograder.exercises.ex01_daily_etl import expected_from as ex01_expected
 from autograder.exercises.ex02_parallel_regions import expected_from as ex02_expected
-from autograder.facts import DagInfo, ErrorInfo, Facts, RunInfo, TaskInfo
+from autograder.facts import DagInfo, ErrorInfo, Facts, RunInfo, TaskInfo, dependency_order
 from autograder.model import CheckResult, Report
 from autograder.render import as_json, as_text
 from autograder.runner import task_log
@@ -157,6 +157,47 @@ def test_failed_task_is_quoted_with_type_message_and_line():
     assert message.startswith("`process_asia` failed: KeyError: 'amount' (dag.py, line 31")
     assert "retries are set to 0" in message
     assert got["run.output"].status == "skip"
+
+
+def test_failed_tasks_are_listed_upstream_first_and_the_first_is_named_in_the_hint():
+    states = {"extract_all": "success", "process_asia": "success", "process_us": "failed",
+              "process_eu": "failed", "merge_results": "upstream_failed", "send_report": "upstream_failed"}
+    run = RunInfo(state="failed", task_states=states, xcoms={},
+                  failures={"process_us": ErrorInfo("KeyError", "'amount'", 31),
+                            "process_eu": ErrorInfo("ZeroDivisionError", "division by zero", 40)})
+    got = results(facts_for(run=run))["run.tasks_succeeded"]
+    assert got.message.startswith("`process_eu` failed: ZeroDivisionError: division by zero (dag.py, "
+                                  "line 40). `process_us` failed: KeyError: 'amount' (dag.py, line 31). "
+                                  "`merge_results`, `send_report` ended upstream_failed (not run, "
+                                  "because a task upstream failed).")
+    assert got.hint.startswith("Fix `process_eu` first: it is the first task that failed on its own")
+
+
+def test_dependency_order_follows_the_learners_edges_before_the_exercises():
+    # The learner made load wait for nothing and merge wait for load: their run order wins, and
+    # tasks free at the same time keep the exercise's order rather than the alphabet's.
+    learner = {("extract", "transform_a"), ("extract", "transform_b"), ("load", "merge")}
+    prefer = ["extract", "transform_a", "transform_b", "merge", "load"]
+    assert dependency_order(prefer, learner, prefer) == ["extract", "transform_a", "transform_b",
+                                                         "load", "merge"]
+    assert dependency_order(["b", "a", "c"], {("a", "b"), ("b", "a")}) == ["c", "a", "b"]
+
+
+def test_a_returned_dataframe_is_explained_with_what_to_return_instead():
+    run = RunInfo(state="failed", task_states={**{t: "success" for t in EX02.tasks},
+                                               "process_us": "failed"}, xcoms={},
+                  failures={"process_us": ErrorInfo(
+                      "ModuleNotFoundError", "No module named 'pyarrow' (while storing the return value "
+                      "as an XCom, after the task ran)")})
+    message = results(facts_for(run=run))["run.tasks_succeeded"].message
+    assert "returned a pandas DataFrame" in message
+    assert 'return `df.to_dict("records")` instead' in message
+    # pyarrow missing elsewhere (a learner's own read_parquet) is not about XComs.
+    other = RunInfo(state="failed", task_states={**{t: "success" for t in EX02.tasks},
+                                                 "process_us": "failed"}, xcoms={},
+                    failures={"process_us": ErrorInfo("ImportError",
+                                                      "Missing optional dependency 'pyarrow'")})
+    assert "DataFrame" not in results(facts_for(run=other))["run.tasks_succeeded"].message
 
 
 def test_merge_output_compared_forgivingly_and_wrong_region_located():
