@@ -60,8 +60,8 @@ test-browser: setup ## Check JupyterLab and the Airflow UI in headless Chromium 
 test-fast: setup ## Run the tests that need no running services
 	@$(PY) -m pytest -m "not slow"
 
-grade: setup ## Grade your exercises: `make grade`, or one with `make grade EX=ex02`
-	@$(PY) -m autograder grade $(or $(EX),$(shell ls exercises | grep -E '^ex[0-9]'))
+grade: setup ## Grade your exercises: `make grade`, one with `make grade EX=ex02`, on every save with WATCH=1
+	@$(PY) -m autograder grade $(or $(EX),$(shell ls exercises | grep -E '^ex[0-9]')) $(if $(WATCH),--watch)
 
 release: setup ## Build the learner release (nbgrader student notebooks, no solutions) in dist/
 	@$(PY) -m course.release

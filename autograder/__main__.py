@@ -2,27 +2,37 @@
 
     python -m autograder list
     python -m autograder grade EXERCISE [--submission PATH] [--format text|json] [--timeout SECONDS]
+                                        [--watch] [--cold]
     python -m autograder grade-class SUBMITTED --out OUT [--jobs N] [--nbgrader-db GRADEBOOK]
     python -m autograder class-report OUT                 (rebuild OUT/class-report.html)
-    python -m autograder serve SOCKET [--idle SECONDS]     (used by the grade_class DAG)
+    python -m autograder serve SOCKET [--idle SECONDS] [--keep]   (the lab's grader, grade_class)
 
 EXERCISE is an id such as ex02_parallel_regions, or a unique prefix of it (ex02). Several
 exercises may be given (each is graded from its default file); with --format json each report
 is then one line. The exit code is 0 whenever reports were produced, whatever their verdict.
+
+`grade` asks the lab's warm grader first (about 2 s; `make lab` and `make airflow-start` run one)
+and grades here when none answers (Airflow's start-up each time, about 20 s): the report is the
+same. --cold always grades here. --watch grades again on every save of the file; Ctrl-C stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from autograder.config import REPO_ROOT, GradeConfig
-from autograder.exercises import all_exercises, find
-from autograder.grade import default_submission, grade
+# Only what a grade answered by the lab's grader needs: Airflow and the runner load on a cold run.
+from autograder.config import REPO_ROOT, GradeConfig, default_submission, display_path
+from autograder.exercises import Exercise, all_exercises, find
+from autograder.model import Report
 from autograder.render import as_json, as_text
-from autograder.runner import WarmServer
+
+SOCKET_ENV = "AUTOGRADER_SOCKET"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--format", choices=["text", "json"], default="text")
     g.add_argument("--timeout", type=float, help="seconds the test run may take (default 120)")
     g.add_argument("--no-sandbox", action="store_true", help="run the DAG with your own rights")
+    g.add_argument("--watch", action="store_true",
+                   help="grade again on every save of the file, until Ctrl-C")
+    g.add_argument("--cold", action="store_true",
+                   help="grade here, without the lab's warm grader (same report, slower)")
     gc = sub.add_parser("grade-class", help="grade every SUBMITTED/<student>/<exercise>/dag.py")
     gc.add_argument("submitted", type=Path)
     gc.add_argument("--out", type=Path, required=True, help="folder for grades, reports, feedback")
@@ -49,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     sv = sub.add_parser("serve", help="grade submissions sent to a Unix socket (the grade_class DAG)")
     sv.add_argument("socket", type=Path)
     sv.add_argument("--idle", type=float, default=600.0, help="stop after this many idle seconds")
+    sv.add_argument("--keep", action="store_true",
+                    help="run it again when it dies or, after an idle stop, when a grade asks (the lab)")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -60,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "class-report":
         return _class_report(args.out)
     if args.command == "serve":
-        from autograder.service import serve
+        from autograder.service import keep, serve
 
-        return serve(args.socket, args.idle)
+        return keep(args.socket, args.idle) if args.keep else serve(args.socket, args.idle)
     try:
         exercises = [find(name) for name in args.exercise]
     except KeyError as exc:
@@ -86,17 +102,128 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path} is missing; restore the starter with "
                   f"`git checkout -- {path.relative_to(REPO_ROOT)}`.", file=sys.stderr)
             return 2
+    if args.watch and len(exercises) > 1:
+        print("error: --watch goes with one exercise: `python -m autograder grade ex02 --watch`.",
+              file=sys.stderr)
+        return 2
     config = GradeConfig.from_env(run_timeout=args.timeout, sandbox=False if args.no_sandbox else None)
-    with ExitStack() as stack:
-        # Several exercises: pay Airflow's start-up once, in a fork server, not once per exercise.
-        server = stack.enter_context(WarmServer(config)) if len(exercises) > 1 else None
+    # The lab's grader runs with the sandbox on: a run without it is made here.
+    sock = None if args.cold or not config.sandbox else grader_socket()
+    with Grader(config, sock, several=len(exercises) > 1, text=args.format == "text") as grader:
+        if args.watch:
+            return _watch(exercises[0], args.submission or default_submission(exercises[0]), grader,
+                          args.format)
         for n, exercise in enumerate(exercises):
-            report = grade(exercise, args.submission, config, server)
+            report = grader.grade(exercise, args.submission)
             if args.format == "json":
                 print(as_json(report), flush=True)
             else:
                 print(("\n" if n else "") + as_text(report, color=sys.stdout.isatty()), flush=True)
     return 0
+
+
+def grader_socket() -> Path:
+    """Where the lab's warm grader listens: ``$AUTOGRADER_SOCKET``, else in the lab's home."""
+    if os.environ.get(SOCKET_ENV):
+        return Path(os.environ[SOCKET_ENV])
+    from course.paths import LabPaths
+
+    return LabPaths.default().grader_socket
+
+
+class Grader:
+    """Grades through the lab's warm grader when it answers, else here: the same report.
+
+    Here, several exercises share one fork server (Airflow's start-up paid once)."""
+
+    def __init__(self, config: GradeConfig, sock: Path | None, several: bool = False,
+                 text: bool = True) -> None:
+        self.config, self.sock, self.several, self.text = config, sock, several, text
+        self._stack = ExitStack()
+        self._server = None
+
+    def grade(self, exercise: Exercise, submission: Path | None) -> Report:
+        path = submission or default_submission(exercise)
+        if self.sock is not None and self._service_up():
+            from autograder.service import grade_remotely
+
+            report = grade_remotely(self.sock, exercise.id, path, self.config.run_timeout,
+                                    shown_as=display_path(path), task_logs=self.text,
+                                    warehouse_url=self.config.warehouse_url)
+            if report is not None:
+                return report
+        from autograder.grade import grade
+
+        if self.several and self._server is None:
+            from autograder.runner import WarmServer
+
+            self._server = self._stack.enter_context(WarmServer(self.config))
+        return grade(exercise, submission, self.config, self._server)
+
+    def _service_up(self) -> bool:
+        from autograder.service import answers, wake_file
+
+        if self.sock.exists() and answers(self.sock):
+            return True
+        wake = wake_file(self.sock)
+        if self.sock.parent.is_dir() and _keeper_alive(self.sock):
+            # The lab's grader stopped when idle: it starts again for the next grade.
+            wake.touch()
+            print("The lab's grader was asleep; it is starting again for your next grade. "
+                  "Grading this one here (slower) ...", file=sys.stderr)
+        return False
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+
+def _keeper_alive(sock: Path) -> bool:
+    """The lab's keeper of the grader runs (it wrote its process id beside the socket)."""
+    try:
+        os.kill(int(sock.with_name(sock.name + ".pid").read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _fingerprint(path: Path) -> tuple[int, int, str] | None:
+    """What changes when the file is saved: modification time, size and content hash."""
+    try:
+        info = path.stat()
+        return info.st_mtime_ns, info.st_size, hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _watch(exercise: Exercise, path: Path, grader: Grader, fmt: str) -> int:
+    """Grade ``path`` now and again after every save that changes it, until Ctrl-C."""
+    tty = sys.stdout.isatty() and fmt == "text"
+    graded: str | None = None  # the content hash last graded
+    seen: tuple[int, int, str] | None = None
+    try:
+        while True:
+            now = _fingerprint(path)
+            if now is not None and now != seen:
+                seen = now
+                if now[2] != graded:  # saved with other content (not just touched)
+                    graded = now[2]
+                    report = grader.grade(exercise, path)
+                    if fmt == "json":
+                        print(as_json(report), flush=True)
+                    else:
+                        if tty:
+                            print("\033[H\033[2J", end="")  # a fresh screen for each report
+                        print(as_text(report, color=tty))
+                        print(f"\nWatching {display_path(path)}: it is graded again when you save it. "
+                              f"Ctrl-C stops. (graded at {time.strftime('%H:%M:%S')})", flush=True)
+            time.sleep(0.3)
+    except KeyboardInterrupt:
+        if fmt == "text":
+            print("\nStopped watching.", flush=True)
+        return 0
 
 
 def _grade_class(args: argparse.Namespace) -> int:

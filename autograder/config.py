@@ -5,8 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The logical date of a run when no exercise gives one, and the reference for schedule comparisons.
+RUN_DATE = "2024-01-02T03:00:00+00:00"
+SCHEDULE_REFERENCE = "2023-10-01T00:00:00+00:00"
+RUN_TIMES = 700  # a whole week of a schedule that runs every 15 minutes, day and night
 
 
 @dataclass(frozen=True)
@@ -38,5 +43,20 @@ class GradeConfig:
             config = replace(config, cache_dir=Path(env["AUTOGRADER_CACHE"]))
         if env.get("AUTOGRADER_RUN_TIMEOUT"):
             config = replace(config, run_timeout=float(env["AUTOGRADER_RUN_TIMEOUT"]))
+        if env.get("AUTOGRADER_KEEP_SANDBOX"):  # to read what a grading left, when debugging
+            config = replace(config, keep_sandbox=True)
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(config, **given)
+
+
+def default_submission(exercise: Any) -> Path:
+    """The learner's file of an exercise: exercises/<id>/dag.py."""
+    return REPO_ROOT / "exercises" / exercise.id / "dag.py"
+
+
+def display_path(path: Path) -> str:
+    """How a report names a graded file: relative to the course when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

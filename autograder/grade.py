@@ -8,7 +8,7 @@ from pathlib import Path
 
 from autograder.checks import evaluate
 from autograder.common import run_order
-from autograder.config import REPO_ROOT, GradeConfig
+from autograder.config import GradeConfig, default_submission, display_path
 from autograder.exercises import Exercise
 from autograder.model import Report
 from autograder.text import plain
@@ -16,17 +16,6 @@ from autograder.runner import WarmServer, collect, task_log
 
 
 MAX_LOGS = 2  # more failed tasks than that usually share one cause
-
-
-def default_submission(exercise: Exercise) -> Path:
-    return REPO_ROOT / "exercises" / exercise.id / "dag.py"
-
-
-def display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
 
 
 def grade(exercise: Exercise, submission: Path | None = None,

@@ -1,45 +1,58 @@
 """A grading service: one warm grader that many short-lived processes share.
 
-The class-grading DAG's setup task starts it, each mapped task sends it one submission over a
-Unix socket and gets the report back, and the teardown task stops it. Every submission is still
-graded in a sandboxed child process of its own, forked from the warm grader exactly as
-``grade-class`` does; what the tasks save is the start-up of Airflow for each submission. The
-service stops by itself after ``idle`` seconds without a request, so a cancelled run leaves
-nothing behind for long.
+The lab keeps one running beside Airflow (``keep``: restarted when it dies, woken again after an
+idle stop), and ``python -m autograder grade`` sends it the learner's file: feedback in about two
+seconds instead of Airflow's start-up each time. The class-grading DAG's setup task starts one of
+its own for the mapped tasks, and its teardown task stops it. Every submission is still graded
+in a sandboxed child process of its own, forked from the warm grader exactly as ``grade-class``
+does; what a caller saves is the start-up of Airflow. The service stops by itself after ``idle``
+seconds without a request, so a cancelled run leaves nothing behind for long.
 
-    python -m autograder serve SOCKET [--idle SECONDS]
+    python -m autograder serve SOCKET [--idle SECONDS] [--keep]
+
+The client side (``grade_remotely``, ``stop``) imports neither Airflow nor the runner: a learner's
+``grade`` command that the service answers starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
-import socketserver
 import struct
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import replace
+from collections import deque
 from pathlib import Path
 
-from autograder.config import REPO_ROOT, GradeConfig
-from autograder.exercises import find
-from autograder.grade import grade
+from autograder.config import REPO_ROOT
 from autograder.model import Report
-from autograder.render import as_json
-from autograder.runner import WarmServer
 
 IDLE_TIMEOUT = 600.0
+LAB_IDLE_TIMEOUT = 1800.0  # the lab's grader: stopped after half an hour unused, woken on demand
 START_TIMEOUT = 180.0
+CRASHES_IN_A_ROW = 3  # the keeper gives up after so many crashes within CRASH_WINDOW seconds
+CRASH_WINDOW = 120.0
 
 
 def serve(sock: Path, idle: float = IDLE_TIMEOUT) -> int:
-    """Grade the submissions sent to ``sock`` until told to stop or idle for ``idle`` seconds."""
+    """Grade the submissions sent to ``sock`` until told to stop (a request, or SIGTERM) or idle
+    for ``idle`` seconds."""
+    import socketserver
+    import threading
+    from dataclasses import replace
+
+    from autograder.config import GradeConfig
+    from autograder.exercises import find
+    from autograder.grade import grade
+    from autograder.runner import WarmServer
+
     config = GradeConfig.from_env()
+    code = code_stamp()
     with WarmServer(config) as warm:
-        busy, last = [0], [time.monotonic()]
+        busy, last, outdated = [0], [time.monotonic()], [False]
         lock = threading.Lock()
 
         class Handler(socketserver.StreamRequestHandler):
@@ -60,13 +73,31 @@ def serve(sock: Path, idle: float = IDLE_TIMEOUT) -> int:
                     threading.Thread(target=server.shutdown, daemon=True).start()
                     self.wfile.write(b'{"stopping": true}\n')
                     return
+                if code_stamp() != code:
+                    # The course was updated under a running grader: its forks would mix the old
+                    # code they inherit with new code they import. It ends (a keeper restarts it).
+                    outdated[0] = True
+                    threading.Thread(target=server.shutdown, daemon=True).start()
+                    self.wfile.write(b'{"error": "the grader\'s code changed since it started; '
+                                     b'it starts again with the new code"}\n')
+                    return
                 with lock:
                     busy[0] += 1
                 try:
+                    if request.get("root", str(REPO_ROOT)) != str(REPO_ROOT):
+                        raise ValueError(f"this service grades for the course in {REPO_ROOT}")
                     timeout = float(request.get("timeout") or config.run_timeout)
-                    report = grade(find(request["exercise"]), Path(request["submission"]),
-                                   replace(config, run_timeout=timeout), warm)
-                    self.wfile.write((as_json(report) + "\n").encode())
+                    asked = replace(config, run_timeout=timeout)
+                    if "warehouse_url" in request:  # the caller's own settings, as it would grade
+                        asked = replace(asked, warehouse_url=request["warehouse_url"])
+                    report = grade(find(request["exercise"]), Path(request["submission"]), asked, warm,
+                                   shown_as=request.get("shown_as"))
+                    reply = report.to_dict()
+                    if request.get("task_logs"):  # the text report shows them
+                        reply["task_logs"] = report.task_logs
+                    self.wfile.write((json.dumps(reply, ensure_ascii=False) + "\n").encode())
+                except BrokenPipeError:
+                    pass  # the caller left (Ctrl-C): nobody to tell
                 except Exception as exc:  # the caller then grades the submission itself
                     self.wfile.write((json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n").encode())
                 finally:
@@ -92,12 +123,31 @@ def serve(sock: Path, idle: float = IDLE_TIMEOUT) -> int:
             server.shutdown()
 
         threading.Thread(target=stop_when_idle, daemon=True).start()
+        # `kill` (the lab stopping) shuts down as a stop request does: socket removed, children reaped.
+        signal.signal(signal.SIGTERM,
+                      lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
         try:
             server.serve_forever(poll_interval=0.5)
         finally:
             server.server_close()
             sock.unlink(missing_ok=True)
-    return 0
+    return OUTDATED if outdated[0] else 0
+
+
+OUTDATED = 3  # the exit code of a service that stopped because its code changed on disk
+
+
+def code_stamp() -> tuple:
+    """When and how big each source file of the grader and the course toolkit is."""
+    files = sorted([*(REPO_ROOT / "autograder").rglob("*.py"), *(REPO_ROOT / "course").glob("*.py")])
+    stamp = []
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        stamp.append((str(path), info.st_mtime_ns, info.st_size))
+    return tuple(stamp)
 
 
 def start(sock: Path, timeout: float = START_TIMEOUT, idle: float = IDLE_TIMEOUT) -> int:
@@ -143,22 +193,95 @@ def stop(sock: Path, timeout: float = 30.0) -> bool:
     return True
 
 
-def grade_remotely(sock: Path, exercise_id: str, submission: Path, timeout: float) -> Report | None:
-    """The report from the service on ``sock``; None when it cannot give one (grade locally then)."""
+def grade_remotely(sock: Path, exercise_id: str, submission: Path, timeout: float,
+                   **settings: object) -> Report | None:
+    """The report from the service on ``sock``; None when it cannot give one (grade locally then).
+
+    ``settings`` go with the request: ``shown_as`` (the file's name in the report),
+    ``warehouse_url``, ``task_logs=True`` (the failed tasks' logs too, for the text report).
+    Why there is no report goes to stderr, so that ``--format json`` output stays JSON.
+    """
+    request = {"exercise": exercise_id, "submission": str(Path(submission).resolve()),
+               "timeout": timeout, "root": str(REPO_ROOT), **settings}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout + 120)  # the test run's own limit, plus import and start-up
             conn.connect(str(sock))
-            conn.sendall((json.dumps({"exercise": exercise_id, "submission": str(submission),
-                                      "timeout": timeout}) + "\n").encode())
-            reply = json.loads(conn.makefile("rb").readline() or b'{"error": "no answer"}')
+            conn.sendall((json.dumps(request) + "\n").encode())
+            reply = json.loads(conn.makefile("rb").readline() or b'{"error": "it closed the connection"}')
     except (OSError, ValueError) as exc:
-        print(f"The grading service on {sock} did not answer ({exc}); grading here instead.")
+        print(f"The grading service on {sock} did not answer ({exc}); grading here instead.",
+              file=sys.stderr)
         return None
-    if "error" in reply:
-        print(f"The grading service could not grade {submission}: {reply['error']}; grading here instead.")
+    if not isinstance(reply, dict) or "error" in reply or "checks" not in reply:
+        why = reply.get("error") if isinstance(reply, dict) else reply
+        print(f"The grading service could not grade {submission}: {why}; grading here instead.",
+              file=sys.stderr)
         return None
-    return Report.from_dict(reply)
+    report = Report.from_dict(reply)
+    report.task_logs = reply.get("task_logs") or {}
+    return report
+
+
+def answers(sock: Path) -> bool:
+    """A service listens on ``sock`` (a cheap check: no grading)."""
+    return _answers(sock)
+
+
+def keep(sock: Path, idle: float = LAB_IDLE_TIMEOUT) -> int:
+    """Keep a service on ``sock`` until SIGTERM: start it again when it dies (at most
+    CRASHES_IN_A_ROW times in CRASH_WINDOW seconds), and after an idle stop as soon as a caller
+    touches ``wake_file(sock)``. Runs in the service's process group, which the lab records."""
+    stopping, crashes = [False], deque(maxlen=CRASHES_IN_A_ROW)
+    signal.signal(signal.SIGTERM, lambda *_: stopping.__setitem__(0, True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.__setitem__(0, True))
+    wake, pid_file = wake_file(sock), sock.with_name(sock.name + ".pid")
+    pid_file.write_text(str(os.getpid()))
+    proc: subprocess.Popen | None = None
+    dormant = False
+    while not stopping[0]:
+        if proc is None and not dormant:
+            wake.unlink(missing_ok=True)
+            proc = subprocess.Popen([sys.executable, "-m", "autograder", "serve", str(sock),
+                                     "--idle", str(idle)], cwd=REPO_ROOT, stdin=subprocess.DEVNULL)
+        time.sleep(0.25)
+        if dormant and wake.exists():
+            print("Woken by a grade request: starting the grader again.", flush=True)
+            dormant = False
+            crashes.clear()
+        if proc is None or proc.poll() is None:
+            continue
+        code, proc = proc.returncode, None
+        if code == OUTDATED:
+            print("The course's code changed: starting the grader again with it.", flush=True)
+            continue
+        if code == 0:
+            print("The grader stopped after its idle time; it starts again on the next grade.",
+                  flush=True)
+            dormant = True
+            continue
+        crashes.append(time.monotonic())
+        if len(crashes) == crashes.maxlen and crashes[-1] - crashes[0] < CRASH_WINDOW:
+            print(f"The grader ended with code {code} {len(crashes)} times within "
+                  f"{CRASH_WINDOW:.0f} s: not starting it again until the next grade.", flush=True)
+            dormant = True
+        else:
+            print(f"The grader ended with code {code}: starting it again.", flush=True)
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    wake.unlink(missing_ok=True)
+    pid_file.unlink(missing_ok=True)
+    return 0
+
+
+def wake_file(sock: Path) -> Path:
+    """The file a caller touches to have ``keep`` start a grader that stopped when idle."""
+    return sock.with_name(sock.name + ".wake")
 
 
 def _not_private(folder: Path) -> str | None:

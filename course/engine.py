@@ -1,8 +1,9 @@
-"""Life cycle of the embedded lab: ``airflow standalone`` plus a local SMTP sink.
+"""Life cycle of the embedded lab: ``airflow standalone``, a local SMTP sink and a warm grader.
 
-Both run in process groups of their own, recorded in ``lab.json`` so that ``stop`` can end every
+Each runs in a process group of its own, recorded in ``lab.json`` so that ``stop`` can end every
 process they started, even after the terminal that started them is gone or a component was
-killed with SIGKILL.
+killed with SIGKILL. The grader (``python -m autograder serve --keep``) is what ``make grade``
+asks first: it keeps Airflow loaded, is started again when it dies, and sleeps when unused.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class LabState:
     airflow_pgid: int
     smtp_pgid: int
     started_at: float = field(default_factory=time.time)
+    grader_pgid: int | None = None  # the warm grader's keeper and the grader itself
 
     @property
     def url(self) -> str:
@@ -67,6 +69,7 @@ class LabStatus:
     components: dict[str, str]
     password_file: Path
     smtp: str | None
+    grader: str | None = None
 
     def report(self) -> str:
         """A few lines for a terminal."""
@@ -75,6 +78,8 @@ class LabStatus:
         lines = [f"Airflow lab: running at {self.url}"]
         lines += [f"  {name:<14}{health}" for name, health in self.components.items()]
         lines.append(f"  {'smtp sink':<14}{self.smtp}")
+        if self.grader:
+            lines.append(f"  {'grader':<14}{self.grader}")
         lines.append(f"Login: admin, password in {self.password_file}")
         return "\n".join(lines)
 
@@ -305,7 +310,48 @@ def status(paths: LabPaths | None = None) -> LabStatus:
         # table does not.
         if name != "metadatabase" and name not in alive:
             comps[name] = "not running"
-    return LabStatus(True, state.url, {"api_server": "healthy", **comps}, paths.password_file, smtp)
+    return LabStatus(True, state.url, {"api_server": "healthy", **comps}, paths.password_file, smtp,
+                     grader_status(paths, state))
+
+
+def grader_status(paths: LabPaths, state: LabState) -> str:
+    """One line on the lab's warm grader for the status report."""
+    from autograder import service
+
+    sock = paths.grader_socket
+    if state.grader_pgid is None or not _group_alive(state.grader_pgid):
+        return "not running: `make grade` grades without it (about 20 s); `make airflow-start` restarts it"
+    if service.answers(sock):
+        return "ready: `make grade` answers in about 2 s"
+    return "starting (or asleep after 30 idle minutes): the next `make grade` wakes it"
+
+
+def start_grader(paths: LabPaths) -> int:
+    """Start the lab's warm grader in a process group of its own; return that group's id.
+
+    It is not waited for: it warms up (about 10 s) while the learner opens the notebooks, and a
+    grade asked meanwhile runs without it.
+    """
+    from autograder import service
+
+    sock = paths.grader_socket
+    for folder in {paths.grader_dir, sock.parent}:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)  # the socket's folder must be private: see autograder.service
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.root), env.get("PYTHONPATH")]))
+    proc = _spawn([sys.executable, "-m", "autograder", "serve", str(sock), "--keep",
+                   "--idle", str(service.LAB_IDLE_TIMEOUT)], paths.grader_log, env)
+    return proc.pid
+
+
+def _ensure_grader(paths: LabPaths) -> None:
+    """A running lab has its grader: start it when it is missing (first start, or it was killed)."""
+    state = read_state(paths)
+    if state is None or (state.grader_pgid is not None and _group_alive(state.grader_pgid)):
+        return
+    state.grader_pgid = start_grader(paths)
+    paths.state_file.write_text(json.dumps(asdict(state)))
 
 
 def running_components(pgid: int) -> set[str]:
@@ -346,7 +392,8 @@ def start(paths: LabPaths | None = None, timeout: float = START_TIMEOUT,
     current = status(paths)
     healthy = all(v == "healthy" for v in current.components.values())
     if current.running and healthy and current.smtp != "down":
-        return current
+        _ensure_grader(paths)
+        return status(paths)
     # Whatever is left from an earlier lab (killed terminal, SIGKILLed scheduler) goes first.
     stop(paths, quiet=True)
 
@@ -392,6 +439,8 @@ def start(paths: LabPaths | None = None, timeout: float = START_TIMEOUT,
                 raise LabError(f"Port {port} is answered by another Airflow (another lab or a "
                                "server started meanwhile). Stop it, or run `python -m course "
                                "airflow start` again to pick another port.")
+            # Once Airflow is up, not before: on two cores the two start-ups would slow each other.
+            _ensure_grader(paths)
             return status(paths)
         time.sleep(0.5)
 
@@ -413,6 +462,8 @@ def stop(paths: LabPaths | None = None, timeout: float = STOP_TIMEOUT, quiet: bo
     paths = paths or LabPaths.default()
     state = read_state(paths)
     groups = [state.airflow_pgid, state.smtp_pgid] if state else []
+    if state and state.grader_pgid is not None:
+        groups.append(state.grader_pgid)
     found = False
     for pgid in groups:
         if _group_alive(pgid):
@@ -435,6 +486,10 @@ def stop(paths: LabPaths | None = None, timeout: float = STOP_TIMEOUT, quiet: bo
     psutil.wait_procs(stragglers, timeout=5)
     for pgid in groups:
         _reap(pgid)
+    # What a killed grader could not remove: callers would take a stale socket for a live one.
+    sock = paths.grader_socket
+    for leftover in (sock, sock.with_name(sock.name + ".pid"), sock.with_name(sock.name + ".wake")):
+        leftover.unlink(missing_ok=True)
     if paths.state_file.exists():
         paths.state_file.unlink()
     if not quiet:

@@ -70,6 +70,27 @@ class LabPaths:
     def password_file(self) -> Path:
         return self.home / "simple_auth_manager_passwords.json.generated"
 
+    @property
+    def grader_dir(self) -> Path:
+        """The warm grader's folder (mode 0700): its socket's home, log and wake-up file."""
+        return self.home / "grader"
+
+    @property
+    def grader_log(self) -> Path:
+        return self.logs / "grader.log"
+
+    @property
+    def grader_socket(self) -> Path:
+        """Where the lab's warm grader listens (``make grade`` asks it first)."""
+        path = self.grader_dir / "grader.sock"
+        if len(os.fsencode(path)) < 100:  # Unix socket paths are limited to about 107 bytes
+            return path
+        import hashlib
+        import tempfile
+
+        folder = Path(tempfile.gettempdir()) / f"course-grader-{os.getuid()}"
+        return folder / f"{hashlib.sha256(os.fsencode(self.home)).hexdigest()[:16]}.sock"
+
     # Prefect and Dagster of the comparison lesson keep their state beside Airflow's.
     @property
     def prefect_home(self) -> Path:

@@ -14,7 +14,7 @@ from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms,
                                tasks_succeeded)
 from autograder.exercises import Exercise
 from autograder.facts import Facts
-from autograder.runner import RUN_TIMES, SCHEDULE_REFERENCE
+from autograder.config import RUN_TIMES, SCHEDULE_REFERENCE
 from autograder.values import describe_value
 
 SCHEDULE = "*/15 9-17 * * 1-5"
