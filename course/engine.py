@@ -338,7 +338,8 @@ def start_grader(paths: LabPaths) -> int:
     for folder in {paths.grader_dir, sock.parent}:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder.chmod(0o700)  # the socket's folder must be private: see autograder.service
-    env = dict(os.environ)
+    # The learner's environment, as `make grade` has it; the grader sets Airflow's own per child.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.root), env.get("PYTHONPATH")]))
     proc = _spawn([sys.executable, "-m", "autograder", "serve", str(sock), "--keep",
                    "--idle", str(service.LAB_IDLE_TIMEOUT)], paths.grader_log, env)

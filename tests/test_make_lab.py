@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
+from autograder import service
 from course import engine
 from course.paths import HOME_ENV, LabPaths
 
@@ -43,11 +45,23 @@ def test_lab_command_serves_both_and_ctrl_c_stops_both(tmp_path):
         assert httpx.get(url, timeout=10).status_code == 200
         state = engine.read_state(paths)
         assert engine.health(state.port) is not None
+        # The lab's warm grader: it answers `make grade` once it has warmed up.
+        deadline = time.monotonic() + 180
+        while not service.answers(paths.grader_socket):
+            assert time.monotonic() < deadline, "the lab's grader did not answer within 180 s:\n" + \
+                (paths.grader_log.read_text() if paths.grader_log.exists() else "(no grader log)")
+            time.sleep(1)
+        grader = psutil.Process(state.grader_pgid)
+        family = [grader, *grader.children(recursive=True)]  # keeper, grader, its fork server
+        assert "ready" in engine.status(paths).grader
         proc.send_signal(signal.SIGINT)
         assert proc.wait(120) == 0
         assert "Airflow lab stopped." in log.read_text()
         alive = engine.lab_processes(paths)
         assert alive == []
+        psutil.wait_procs(family, timeout=20)
+        assert [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+        assert not paths.grader_socket.exists()
         with pytest.raises(httpx.HTTPError):
             httpx.get(url, timeout=3)
     finally:
