@@ -5,8 +5,7 @@ message worth showing), or raises AssertionError with a message that names the l
 lines and values (fail). Any other exception is a bug of the check itself (error). A check whose
 prerequisite did not pass is skipped, unless that prerequisite failed with ``KeepGoing`` (a wrong
 dag_id, say: the DAG that is there can still be graded). A hint may name the submission as
-``{file}``. A check may raise ``Failed(message, hint)``
-to give a hint that names what it found.
+``{file}``. A check may raise ``Failed(message, hint)`` to give a hint that names what it found.
 """
 
 from __future__ import annotations
