@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from autograder.model import CheckResult
 from autograder.text import plain
@@ -20,6 +20,12 @@ from autograder.text import plain
 
 class KeepGoing(AssertionError):
     """A failure that the checks needing this one can still work around: they run anyway."""
+
+
+# learner: the check verifies a line of the exercise's README checklist (the spec's `checklist`
+# gives it its ``line``). instructor: on purpose in no line of the checklist (a prerequisite such
+# as "the file parses", a safety net, advice); its result is reported all the same.
+Visibility = Literal["learner", "instructor"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,10 @@ class Check:
     needs: tuple[str, ...]
     func: Callable[[Any], str | None]
     hidden: bool = False  # its messages reveal grading data: withheld in class feedback
+    visibility: Visibility = "learner"
+    show_pass: bool = False  # what it found is worth showing when it passes (a run's results)
+    line: str = ""  # the checklist line (Markdown) it verifies, set by the exercise's checklist
+    section: str = ""  # the checklist heading that line goes under
 
 
 class Failed(AssertionError):
@@ -42,11 +52,12 @@ class Failed(AssertionError):
 
 
 def check(id: str, *, title: str, points: float, hint: str = "", needs: Iterable[str] = (),
-          hidden: bool = False) -> Callable[[Callable[[Any], str | None]], Check]:
+          hidden: bool = False, visibility: Visibility = "learner", show_pass: bool = False,
+          ) -> Callable[[Callable[[Any], str | None]], Check]:
     """Turn a function over the facts into a named check worth ``points``."""
     def wrap(func: Callable[[Any], str | None]) -> Check:
         return Check(id=id, title=title, points=points, hint=hint, needs=tuple(needs), func=func,
-                     hidden=hidden)
+                     hidden=hidden, visibility=visibility, show_pass=show_pass)
     return wrap
 
 
@@ -67,7 +78,8 @@ def evaluate(checks: Iterable[Check], facts: Any) -> list[CheckResult]:
         else:
             try:
                 message = c.func(facts) or ""
-                result = CheckResult(c.id, c.title, "pass", c.points, c.points, plain(message))
+                shown = message if c.show_pass else ""  # the spec says whether a pass is worth words
+                result = CheckResult(c.id, c.title, "pass", c.points, c.points, plain(shown))
             except AssertionError as exc:
                 keep_going = isinstance(exc, KeepGoing)
                 hint = getattr(exc, "hint", None) or c.hint.replace("{file}", where)

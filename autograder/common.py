@@ -11,9 +11,14 @@ from dataclasses import replace
 from datetime import datetime
 
 from autograder.checks import Failed, KeepGoing, check
+from autograder.factories import (  # noqa: F401 (no_mail, idiom_lines: shared from here too)
+    _listed, _names, airflow2_idioms, edges_equal, idiom_lines,
+    no_mail, schedule_equals)
 from autograder.facts import Facts, dependency_order
 from autograder.migration import COURSE_NOTES, import_fix
 
+EMAIL_HINT = ("Use EmailOperator from airflow.providers.smtp.operators.smtp with "
+              "to=\"team@company.com\"; the grader's mail server catches it.")
 RETRIES_NOTE = "While grading, retries are set to 0 so that a failing task reports at once."
 UPSTREAM_FAILED = " (not run, because a task upstream failed)"
 
@@ -50,16 +55,6 @@ def _explanation(text: str) -> str:
     return " ".join(fixes)
 
 
-def _names(items: object) -> str:
-    return ", ".join(f"`{i}`" for i in sorted(items))  # type: ignore[call-overload]
-
-
-def _listed(items: object) -> str:
-    """`a`, `b` and `c`."""
-    names = [f"`{i}`" for i in sorted(items)]  # type: ignore[call-overload]
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
 def run_order(facts: Facts) -> list[str]:
     """The learner's tasks upstream first; tasks free to run at the same time in the order the
     exercise has them (extract before transform), then by id."""
@@ -74,7 +69,7 @@ def _in_order(items: list[str]) -> str:
     return ", ".join(f"`{i}`" for i in items)
 
 
-@check("file.parses", title="The DAG file exists and is valid Python", points=0,
+@check("file.parses", title="The DAG file exists and is valid Python", points=0, visibility="instructor",
        hint="Open the file in JupyterLab: the editor underlines the broken line.")
 def file_parses(facts: Facts) -> None:
     assert facts.read_error is None, (
@@ -87,6 +82,7 @@ def file_parses(facts: Facts) -> None:
 
 
 @check("import.loads", title="Airflow can import the DAG file", points=1, needs=["file.parses"],
+       visibility="instructor",
        hint="Run `python {file}` in a terminal to see the full error.")
 def import_loads(facts: Facts) -> None:
     if facts.import_timed_out:
@@ -148,7 +144,8 @@ def expected_tasks(facts: Facts) -> None:
                           f"{_names(want)}.")
 
 
-@check("structure.acyclic", title="Dependencies contain no cycle", points=0, needs=["import.dag_id"])
+@check("structure.acyclic", title="Dependencies contain no cycle", points=0, needs=["import.dag_id"],
+       visibility="instructor")
 def no_cycle(facts: Facts) -> None:
     cycle = facts.dag.find_cycle()
     if cycle is None:
@@ -162,25 +159,13 @@ def no_cycle(facts: Facts) -> None:
            "the arrow that closes the circle."))
 
 
-@check("structure.edges", title="Dependencies are exactly as asked", points=2,
-       needs=["structure.tasks"],
-       hint="Draw the arrows on paper first, then write one `>>` per arrow (or a list for fan-out).")
-def expected_edges(facts: Facts) -> None:
-    have, want = facts.dag.edges, set(facts.exercise.edges)
-    missing = sorted(want - have)
-    extra = sorted(have - want)
-    problems = [f"missing {a} >> {b}" for a, b in missing]
-    problems += [f"unexpected {a} >> {b}" for a, b in extra]
-    assert not problems, "Dependencies differ: " + "; ".join(problems) + "."
-
-
 def _rule(task: object) -> str:
     """``one_success`` from however the trigger rule was written down."""
     return str(getattr(task, "trigger_rule", "") or "all_success").rsplit(".", 1)[-1].lower()
 
 
 @check("structure.joins", title="A task that several arrows lead into waits for all of them",
-       points=1, needs=["structure.edges"],
+       points=1, needs=["structure.edges"], show_pass=True,
        hint="Leave trigger_rule out: the default, all_success, starts a task once every task before "
             "it has succeeded.")
 def joins_wait_for_all(facts: Facts) -> str:
@@ -195,35 +180,6 @@ def joins_wait_for_all(facts: Facts) -> str:
     assert not wrong, ("; ".join(wrong) + ". Remove trigger_rule (the default, all_success, waits "
                        "for every task before it).")
     return f"{_names(joins)} wait{'s' if len(joins) == 1 else ''} for every task before it."
-
-
-def retry_delay_text(seconds: float | None, want_minutes: int) -> str:
-    """retry_delay as the learner wrote it, in minutes; a bare number is read as seconds."""
-    if seconds is None:
-        return "no retry_delay"
-    text = f"retry_delay={seconds / 60:g} min"
-    if seconds == want_minutes:
-        text += (f" (a bare {want_minutes:g} means {want_minutes:g} seconds; write "
-                 f"`timedelta(minutes={want_minutes:g})`)")
-    return text
-
-
-@check("schedule.timing", title="The schedule runs at the expected times", points=1,
-       needs=["import.dag_id"])
-def schedule_timing(facts: Facts) -> None:
-    dag, ex = facts.dag, facts.exercise
-    assert dag.run_times, (f"Your DAG has no scheduled runs ({dag.schedule_text}). Set "
-                           f"`schedule=\"{ex.schedule}\"`.")
-    first = [_short(t) for t in dag.run_times[:3]]
-    want = [_short(t) for t in dag.expected_run_times[:3]]
-    assert dag.run_times == dag.expected_run_times, (
-        f"Your schedule runs {dag.schedule_text} (first runs {', '.join(first)}); the exercise asks "
-        f"for {ex.schedule_text} ({', '.join(want)}). Set `schedule=\"{ex.schedule}\"` or an "
-        "equivalent.")
-
-
-def _short(stamp: str) -> str:
-    return datetime.fromisoformat(stamp).strftime("%a %m-%d %H:%M")
 
 
 @check("schedule.start_date", title="start_date is as asked", points=0.5, needs=["import.dag_id"])
@@ -248,7 +204,7 @@ def catchup(facts: Facts) -> None:
 
 
 @check("run.tasks_succeeded", title="A test run succeeds: every task ends in success", points=2,
-       needs=["structure.tasks", "structure.acyclic"],
+       needs=["structure.tasks", "structure.acyclic"], show_pass=True, visibility="instructor",
        hint="Read the task's log below; fix the first failing task, then grade again.")
 def tasks_succeeded(facts: Facts) -> str:
     run = facts.run
@@ -294,64 +250,10 @@ def tasks_succeeded(facts: Facts) -> str:
     return f"All {len(run.task_states)} tasks succeeded. {RETRIES_NOTE}"
 
 
-def no_mail(facts: Facts) -> str:
-    """Why no mail reached the sink, from what the run recorded: no guess beyond it."""
-    text = "No email was sent during the run."
-    run, dag = facts.run, facts.dag
-    if dag is None or run is None:
-        return text
-    senders = sorted(t.task_id for t in dag.tasks.values() if "email" in t.operator.lower())
-    if not senders:
-        return (f"{text} No task of your DAG is an EmailOperator: send the mail with one "
-                "(`from airflow.providers.smtp.operators.smtp import EmailOperator`).")
-    states = {t: run.task_states.get(t, "none") for t in senders}
-    stopped = {t: s for t, s in states.items() if s != "success"}
-    if stopped:
-        failed = sorted(t for t, s in run.task_states.items() if s == "failed" and t not in senders)
-        return (f"{text} {_names(stopped)} did not run to the end ("
-                + ", ".join(f"`{t}` ended {s}" for t, s in sorted(stopped.items()))
-                + (f"; {_names(failed)} failed before" if failed else "") + ").")
-    return f"{text} {_names(senders)} succeeded, but no mail reached the grader's mail server."
+airflow3_idioms = airflow2_idioms(
+    "advice.airflow3_imports", title="Airflow 3 idioms (advice, no points)", points=0,
+    visibility="instructor", intro="Airflow 2 idioms found:",
+    outro="Shims keep some of them working for now; use the Airflow 3 form.")
 
-
-def email_check(subject_word: str, points: float = 1):
-    """The SMTP sink received a mail to the team whose subject contains ``subject_word``."""
-
-    @check("run.email", title=f"An email with \"{subject_word}\" in its subject reaches the team",
-           points=points, needs=["structure.tasks"],
-           hint="Use EmailOperator from airflow.providers.smtp.operators.smtp with "
-                "to=\"team@company.com\"; the grader's mail server catches it.")
-    def email(facts: Facts) -> str:
-        to = facts.exercise.email_to
-        mails = facts.mails
-        assert mails, no_mail(facts)
-        for_team = [m for m in mails if to in [r.lower() for r in m["to"]]]
-        assert for_team, (f"Emails went to {_names({r for m in mails for r in m['to']})}, "
-                          f"not to {to}.")
-        assert any(subject_word.lower() in m["subject"].lower() for m in for_team), (
-            f"The email to {to} has subject {for_team[-1]['subject']!r}; it must contain "
-            f"{subject_word!r}.")
-        return f"Received: {for_team[-1]['subject']!r} to {to}."
-
-    return email
-
-
-@check("advice.airflow3_imports", title="Airflow 3 idioms (advice, no points)", points=0,
-       needs=["file.parses"])
-def airflow3_idioms(facts: Facts) -> None:
-    if facts.airflow2_idioms:
-        raise AssertionError("Airflow 2 idioms found: " + idiom_lines(facts.airflow2_idioms)
-                             + " Shims keep some of them working for now; use the Airflow 3 form.")
-
-
-def idiom_lines(findings: list[dict]) -> str:
-    """``line 4: `airflow.DAG` still works ... . line 9: ...``, one sentence per idiom."""
-    by_message: dict[str, list[int]] = {}
-    for finding in findings:
-        by_message.setdefault(finding["message"], []).append(finding["line"])
-    return " ".join(f"Line{'s' if len(set(at)) > 1 else ''} {', '.join(map(str, sorted(set(at))))}: "
-                    f"{message}" for message, at in by_message.items())
-
-
-COMMON_HEAD = [file_parses, import_loads, dag_id_found, expected_tasks, no_cycle, expected_edges]
-COMMON_SCHEDULE = [schedule_timing, start_date, catchup]
+COMMON_HEAD = [file_parses, import_loads, dag_id_found, expected_tasks, no_cycle, edges_equal()]
+COMMON_SCHEDULE = [schedule_equals(), start_date, catchup]

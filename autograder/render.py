@@ -28,8 +28,7 @@ def as_text(report: Report, color: bool = False) -> str:
             lines.append(paint(f"  {MARK[c.status]} {c.title}  [{points}]  {plain(c.message)}", tint))
             continue
         lines.append(paint(f"  {MARK[c.status]} {c.title}  [{points}]", tint))
-        show = c.status in ("fail", "error") or (c.status == "pass" and c.id.startswith("run."))
-        if c.message and show:
+        if c.message:  # a passing check has one only when its spec declares it worth showing
             lines += [f"      {line}" for line in plain(c.message).splitlines()]
         if c.hint and c.status in ("fail", "error"):
             lines.append(f"      hint: {c.hint}")

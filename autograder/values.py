@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -55,3 +56,11 @@ def row_differences(got: list, want: list[tuple], columns: tuple[str, ...]) -> t
     missing = list((need - have).elements())
     extra = list((have - need).elements())
     return missing, extra
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def numbers_in(text: str) -> list[float]:
+    """Every number written in ``text``, thousands separators ("1,178.66") allowed."""
+    return [float(n) for n in _NUMBER.findall(re.sub(r"(?<=\d),(?=\d{3})", "", text))]

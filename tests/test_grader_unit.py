@@ -219,13 +219,20 @@ def test_merge_output_compared_forgivingly_and_wrong_region_located():
     assert "`process_asia` itself returned" in message
 
 
-def test_email_must_reach_the_team_with_the_word_in_the_subject():
+def test_email_must_reach_the_team_with_the_word_in_the_subject_and_the_totals_in_its_body():
     run = RunInfo("success", {t: "success" for t in EX02.tasks}, {}, {})
     other = facts_for(run=run, mails=[{"to": ["boss@company.com"], "subject": "Daily report"}])
     assert "not to team@company.com" in results(other)["run.email"].message
     vague = facts_for(run=run, mails=[{"to": ["team@company.com"], "subject": "Totals"}])
     assert "must contain 'report'" in results(vague)["run.email"].message
-    good = facts_for(run=run, mails=[{"to": ["team@company.com"], "subject": "Sales REPORT"}])
+    revenue = facts_for(run=run).expected["merge_results"]["total"]["revenue"]
+    empty = facts_for(run=run, mails=[{"to": ["team@company.com"], "subject": "Sales REPORT",
+                                       "body": "<p>The report is ready.</p>"}])
+    message = results(empty)["run.email"].message
+    assert "reads 'The report is ready.'" in message or "reads '<p>The report is ready.</p>'" in message
+    assert f"total revenue {revenue}" in message
+    good = facts_for(run=run, mails=[{"to": ["team@company.com"], "subject": "Sales REPORT",
+                                      "body": f"<th>Total</th><th>{revenue:,}</th>"}])
     assert results(good)["run.email"].status == "pass"
 
 

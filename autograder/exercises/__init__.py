@@ -21,6 +21,15 @@ HIDDEN = Path(__file__).resolve().parent.parent / "hidden"
 EXERCISES = Path(__file__).resolve().parent.parent.parent / "exercises"
 
 
+class SpecError(ValueError):
+    """An exercise spec contradicts itself: raised when the registry loads."""
+
+
+def chain(*tasks: str) -> frozenset[tuple[str, str]]:
+    """The edges of ``a >> b >> c``."""
+    return frozenset(zip(tasks, tasks[1:], strict=False))
+
+
 @dataclass(frozen=True)
 class Exercise:
     """The contract of one exercise, as its README states it."""
@@ -28,17 +37,22 @@ class Exercise:
     id: str
     title: str
     dag_id: str
-    tasks: frozenset[str]
     edges: frozenset[tuple[str, str]]
     schedule: str
     schedule_text: str
-    start_date: date
-    catchup: bool
     checks: tuple[Check, ...]
+    points: float  # what the checks' points add up to: a check added or removed shows here
+    tasks: frozenset[str] = frozenset()  # default: the tasks the edges name
+    start_date: date = date(2023, 10, 1)
+    catchup: bool = False
     expected_from: Callable[[Path], dict[str, Any]] = field(default=lambda _: {})
     email_to: str = "team@company.com"
     warehouse_table: str | None = None
     runs: int = 1  # 2: run again on the next day, to see whether a re-run duplicates rows
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            object.__setattr__(self, "tasks", frozenset(t for edge in self.edges for t in edge))
 
     @property
     def run_date(self) -> datetime:
@@ -66,12 +80,37 @@ class Exercise:
         return self.hidden_data if self.hidden_data.exists() else self.sample_data
 
 
+def validate(exercise: Exercise, where: str) -> None:
+    """Raise SpecError naming the spec ``where`` and the check when the checks contradict each
+    other: an id twice, a prerequisite that is no earlier check, points that miss the total."""
+    ids = [c.id for c in exercise.checks]
+    seen: set[str] = set()
+    for c in exercise.checks:
+        if c.id in seen:
+            raise SpecError(f"{where}: check {c.id!r} is declared twice; give each check its own id.")
+        for need in c.needs:
+            if need not in ids:
+                raise SpecError(f"{where}: check {c.id!r} needs {need!r}, which is no check of this "
+                                f"exercise (its checks: {', '.join(ids)}).")
+            if need not in seen:
+                raise SpecError(f"{where}: check {c.id!r} needs {need!r}, which runs after it: "
+                                f"list {need!r} first.")
+        seen.add(c.id)
+    total = round(sum(c.points for c in exercise.checks), 6)
+    if total != exercise.points:
+        each = ", ".join(f"{c.id} {c.points:g}" for c in exercise.checks if c.points)
+        raise SpecError(f"{where}: the checks' points add up to {total:g} ({each}), but the "
+                        f"exercise declares points={exercise.points:g}: fix a check's points or "
+                        "the total.")
+
+
 def all_exercises() -> dict[str, Exercise]:
-    """Every exercise module's ``EXERCISE``, by id, in course order."""
+    """Every exercise module's ``EXERCISE``, by id, in course order, each validated."""
     found = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{info.name}")
         if hasattr(module, "EXERCISE"):
+            validate(module.EXERCISE, f"autograder/exercises/{info.name}.py")
             found[module.EXERCISE.id] = module.EXERCISE
     return found
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from autograder import factories
 from autograder.checks import check
-from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, retry_delay_text, email_check,
+from autograder.factories import returns
+from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, EMAIL_HINT, airflow3_idioms,
                                tasks_succeeded)
-from autograder.exercises import Exercise
+from autograder.exercises import Exercise, chain
 from autograder.facts import Facts
 from autograder.values import describe_value, normalize_row, row_differences
 
@@ -44,22 +45,13 @@ def _explain(missing: list[tuple], extra: list[tuple]) -> str:
     return "; ".join(parts)
 
 
-@check("settings.retries", title="Every task retries twice, 5 minutes apart", points=1,
-       needs=["structure.tasks"],
-       hint="Put retries and retry_delay in default_args so that every task gets them: "
-            "default_args={'retries': 2, 'retry_delay': timedelta(minutes=5)}.")
-def retries(facts: Facts) -> None:
-    wrong = []
-    for task_id in TASKS:
-        t = facts.dag.tasks[task_id]
-        if t.retries != 2:
-            wrong.append(f"`{task_id}` has retries={t.retries}")
-        if t.retry_delay_s != 300:
-            wrong.append(f"`{task_id}` has {retry_delay_text(t.retry_delay_s, 5)}")
-    assert not wrong, "; ".join(wrong) + ". Every task needs retries=2 and a 5-minute retry_delay."
+retries = factories.retries(
+    2, 5, hint="Put retries and retry_delay in default_args so that every task gets them: "
+               "default_args={'retries': 2, 'retry_delay': timedelta(minutes=5)}.")
 
 
 @check("advice.owner", title="Tasks are owned by data_team (advice, no points)", points=0,
+       visibility="instructor",
        needs=["structure.tasks"])
 def owner(facts: Facts) -> None:
     owners = {t.owner for t in facts.dag.tasks.values()}
@@ -67,12 +59,11 @@ def owner(facts: Facts) -> None:
                                      "'owner': 'data_team' to default_args so the UI shows who to ask.")
 
 
-@check("run.output", title="transform keeps exactly the users older than 18", points=2,
-       hidden=True,
-       needs=["run.tasks_succeeded"],
-       hint="Compare the age as a number: int(row['age']) > 18.")
-def transformed(facts: Facts) -> str:
-    got = facts.run.xcoms.get("transform")
+@returns("transform", "run.output",
+          title="transform keeps exactly the users older than 18", points=2,
+          hidden=True,
+          hint="Compare the age as a number: int(row['age']) > 18.")
+def transformed(facts: Facts, got: Any) -> str:
     want = facts.expected["adults"]
     assert isinstance(got, list), (f"`transform` returned {describe_value(got)}; return the kept rows "
                                    "as a list of dicts so that `load` can pull them.")
@@ -83,30 +74,16 @@ def transformed(facts: Facts) -> str:
     return f"{len(want)} of {len(facts.expected['all'])} users kept."
 
 
-@check("run.warehouse", title="The users table in the warehouse holds exactly those users", points=2,
-       hidden=True,
-       needs=["run.tasks_succeeded"],
-       hint="Get the hook of the connection: BaseHook.get_connection('warehouse').get_hook(), then "
-            "hook.run('CREATE TABLE IF NOT EXISTS users (...)') and hook.insert_rows('users', rows).")
-def warehouse(facts: Facts) -> str:
-    assert facts.warehouse_error is None, (
-        f"After the run, {facts.warehouse_error}. `load` must write into table `users` of the "
-        "database behind the Airflow connection `warehouse`.")
-    rows = facts.warehouse_rows or []
-    distinct = list({normalize_row(r, COLUMNS): r for r in rows}.values())
-    want = facts.expected["adults"]
-    columns = sorted({str(k).lower() for r in rows for k in r})
-    missing, extra = row_differences(distinct, want, COLUMNS)
-    assert not missing and not extra, (
-        f"Table `users` holds {len(distinct)} distinct rows, expected {len(want)}: "
-        f"{_explain(missing, extra)}." + (f" Its columns are {', '.join(columns)}; the exercise "
-                                           "asks for id, name, age." if columns and
-                                           set(COLUMNS) - set(columns) else ""))
-    return f"{len(want)} rows in `users`."
+warehouse = factories.warehouse_rows(
+    "users", COLUMNS, lambda facts: facts.expected["adults"], hidden=True, distinct=True,
+    explain=_explain,
+    hint="Get the hook of the connection: BaseHook.get_connection('warehouse').get_hook(), then "
+         "hook.run('CREATE TABLE IF NOT EXISTS users (...)') and hook.insert_rows('users', rows).")
 
 
 @check("advice.idempotent", title="Running the DAG again does not duplicate rows (advice)", points=0,
-       hidden=True,
+       visibility="instructor",
+       hidden=True, show_pass=True,
        needs=["run.warehouse"],
        hint="Delete the ids you are about to insert first, or use an upsert "
             "(insert_rows(..., replace=True, replace_index='id')).")
@@ -128,18 +105,11 @@ def idempotent(facts: Facts) -> str:
 
 
 EXERCISE = Exercise(
-    id="ex01_daily_etl",
-    title="Exercise 1: daily ETL",
-    dag_id="daily_etl",
-    tasks=frozenset(TASKS),
-    edges=frozenset(zip(TASKS, TASKS[1:], strict=False)),
-    schedule="0 3 * * *",
-    schedule_text="every day at 03:00 UTC",
-    start_date=date(2023, 10, 1),
-    catchup=False,
+    id="ex01_daily_etl", title="Exercise 1: daily ETL", dag_id="daily_etl",
+    edges=chain(*TASKS), schedule="0 3 * * *", schedule_text="every day at 03:00 UTC",
     checks=(*COMMON_HEAD, *COMMON_SCHEDULE, retries, owner, tasks_succeeded, transformed, warehouse,
-            email_check("ETL Success"), idempotent, airflow3_idioms),
-    expected_from=expected_from,
-    warehouse_table="users",
-    runs=2,
+            factories.email(title="An email with \"ETL Success\" in its subject reaches the team",
+                            subject=factories.subject_contains("ETL Success"), hint=EMAIL_HINT),
+            idempotent, airflow3_idioms),
+    points=15, expected_from=expected_from, warehouse_table="users", runs=2,
 )

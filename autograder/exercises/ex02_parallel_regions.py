@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import csv
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from autograder.checks import check
-from autograder.common import (COMMON_HEAD, joins_wait_for_all, COMMON_SCHEDULE, airflow3_idioms, email_check,
-                               tasks_succeeded)
+from autograder import factories
+from autograder.factories import returns
+from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, EMAIL_HINT, airflow3_idioms,
+                               joins_wait_for_all, tasks_succeeded)
 from autograder.exercises import Exercise
 from autograder.facts import Facts
-from autograder.values import as_int, close, describe_value
+from autograder.values import as_int, close, describe_value, numbers_in
 
 REGIONS = ("us", "eu", "asia")
+PROCESS = tuple(f"process_{r}" for r in REGIONS)
 
 
 def expected_from(data: Path) -> dict[str, Any]:
@@ -34,20 +35,6 @@ def expected_from(data: Path) -> dict[str, Any]:
     return {"merge_results": merged}
 
 
-@check("structure.parallel", title="The three regions run in parallel", points=1,
-       needs=["structure.tasks"],
-       hint="Fan out with `extract_all >> [process_us, process_eu, process_asia]`.")
-def regions_run_in_parallel(facts: Facts) -> None:
-    for a in REGIONS:
-        for b in REGIONS:
-            if a == b:
-                continue
-            path = facts.dag.path_between(f"process_{a}", f"process_{b}")
-            assert path is None, (f"`process_{b}` waits for `process_{a}` via {' >> '.join(path)}: "
-                                  "the regions cannot run at the same time. Make each region depend "
-                                  "only on `extract_all`.")
-
-
 def _compare_region(name: str, got: Any, want: dict) -> list[str]:
     if not isinstance(got, dict):
         return [f"{name} is {describe_value(got)}, expected a dict like {want}"]
@@ -59,14 +46,11 @@ def _compare_region(name: str, got: Any, want: dict) -> list[str]:
     return problems
 
 
-@check("run.output", title="merge_results returns the right totals for the grading data", points=2,
-       hidden=True,
-       needs=["run.tasks_succeeded"],
-       hint="Count orders and sum `amount` per region from the rows extract_all returned; "
-            "round revenue with round(x, 2) at the end.")
-def merged_totals(facts: Facts) -> str:
+@returns("merge_results", title="merge_results returns the right totals for the grading data",
+          hidden=True, hint="Count orders and sum `amount` per region from the rows extract_all "
+                            "returned; round revenue with round(x, 2) at the end.")
+def merged_totals(facts: Facts, got: Any) -> str:
     want = facts.expected["merge_results"]
-    got = facts.run.xcoms.get("merge_results")
     assert got is not None, ("`merge_results` returned nothing: `return` the merged dict so that it "
                              "is stored as its XCom.")
     assert isinstance(got, dict), f"`merge_results` returned {describe_value(got)}; expected a dict " \
@@ -85,21 +69,25 @@ def merged_totals(facts: Facts) -> str:
     return f"Totals match: {want['total']['orders']} orders, revenue {want['total']['revenue']}."
 
 
+def _shows_totals(facts: Facts, body: str) -> str | None:
+    total = facts.expected["merge_results"]["total"]
+    if any(close(n, total["revenue"]) for n in numbers_in(body)):
+        return None
+    return (f"it must show the totals of the run (total revenue {total['revenue']} on the grading "
+            "data). Read them from merge_results' XCom in the template: "
+            "{{ ti.xcom_pull(task_ids='merge_results')['total']['revenue'] }}.")
+
+
 EXERCISE = Exercise(
-    id="ex02_parallel_regions",
-    title="Exercise 2: parallel regions",
-    dag_id="parallel_regions",
-    tasks=frozenset({"extract_all", "process_us", "process_eu", "process_asia", "merge_results",
-                     "send_report"}),
-    edges=frozenset({("extract_all", f"process_{r}") for r in REGIONS}
-                    | {(f"process_{r}", "merge_results") for r in REGIONS}
+    id="ex02_parallel_regions", title="Exercise 2: parallel regions", dag_id="parallel_regions",
+    edges=frozenset({("extract_all", p) for p in PROCESS} | {(p, "merge_results") for p in PROCESS}
                     | {("merge_results", "send_report")}),
-    schedule="@daily",
-    schedule_text="every day at 00:00 UTC (@daily)",
-    start_date=date(2023, 10, 1),
-    catchup=False,
-    checks=(*COMMON_HEAD, regions_run_in_parallel, joins_wait_for_all, *COMMON_SCHEDULE, tasks_succeeded,
-            merged_totals,
-            email_check("report"), airflow3_idioms),
-    expected_from=expected_from,
+    schedule="@daily", schedule_text="every day at 00:00 UTC (@daily)",
+    checks=(*COMMON_HEAD, factories.independent(*PROCESS, upstream="extract_all"), joins_wait_for_all,
+            *COMMON_SCHEDULE, tasks_succeeded, merged_totals,
+            factories.email(title="An email with \"report\" in its subject shows the totals",
+                            subject=factories.subject_contains("report"), body=_shows_totals,
+                            hint=EMAIL_HINT),
+            airflow3_idioms),
+    points=14, expected_from=expected_from,
 )

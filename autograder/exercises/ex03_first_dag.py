@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from dateutil import parser as dateparser
 
-from autograder.checks import check
-from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, retry_delay_text,
-                               tasks_succeeded)
-from autograder.exercises import Exercise
+from typing import Any
+
+from autograder import factories
+from autograder.factories import returns
+from autograder.common import COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, tasks_succeeded
+from autograder.exercises import Exercise, chain
 from autograder.facts import Facts
 from autograder.values import describe_value
 
@@ -18,42 +19,24 @@ TASKS = ("say_hello", "print_date", "sleep_5_seconds")
 HELLO = "Hello from Airflow!"
 
 
-def is_bash(operator: str) -> bool:
-    """BashOperator itself, a subclass named like it, or the operator behind ``@task.bash``."""
-    return "Bash" in operator
+bash_tasks = factories.operators(
+    {t: ("Bash", "a BashOperator") for t in TASKS}, check_id="structure.bash",
+    title="Every task is a BashOperator",
+    why="This exercise is about shell commands: make each task a BashOperator (or a `@task.bash` "
+        "function that returns the command).",
+    hint="from airflow.providers.standard.operators.bash import BashOperator, then "
+         "BashOperator(task_id=\"say_hello\", bash_command='echo \"Hello from Airflow!\"').")
+
+default_args = factories.retries(
+    3, 5, check_id="settings.default_args",
+    title="default_args give every task 3 retries, 5 minutes apart",
+    why="Like the lesson, pass default_args to the DAG so that every task gets them. ")
 
 
-@check("structure.bash", title="Every task is a BashOperator", points=1, needs=["structure.tasks"],
-       hint="from airflow.providers.standard.operators.bash import BashOperator, then "
-            "BashOperator(task_id=\"say_hello\", bash_command='echo \"Hello from Airflow!\"').")
-def bash_tasks(facts: Facts) -> None:
-    wrong = [f"`{t}` is a {facts.dag.tasks[t].operator}" for t in TASKS
-             if not is_bash(facts.dag.tasks[t].operator)]
-    assert not wrong, (f"{'; '.join(wrong)}. This exercise is about shell commands: make each task "
-                       "a BashOperator (or a `@task.bash` function that returns the command).")
-
-
-@check("settings.default_args", title="default_args give every task 3 retries, 5 minutes apart",
-       points=1, needs=["structure.tasks"],
-       hint="default_args={'retries': 3, 'retry_delay': timedelta(minutes=5)} in DAG(...), with "
-            "`from datetime import timedelta`.")
-def default_args(facts: Facts) -> None:
-    wrong = []
-    for task_id in TASKS:
-        t = facts.dag.tasks[task_id]
-        if t.retries != 3:
-            wrong.append(f"`{task_id}` has retries={t.retries}")
-        if t.retry_delay_s != 300:
-            wrong.append(f"`{task_id}` has {retry_delay_text(t.retry_delay_s, 5)}")
-    assert not wrong, ("; ".join(wrong) + ". Like the lesson, pass default_args to the DAG so that "
-                       "every task gets retries=3 and a 5-minute retry_delay.")
-
-
-@check("run.say_hello", title="say_hello prints \"Hello from Airflow!\"", points=2,
-       needs=["run.tasks_succeeded"],
-       hint="bash_command='echo \"Hello from Airflow!\"': the double quotes keep the words together.")
-def says_hello(facts: Facts) -> str:
-    got = facts.run.xcoms.get("say_hello")
+@returns("say_hello", "run.say_hello",
+          title="say_hello prints \"Hello from Airflow!\"", points=2,
+          hint="bash_command='echo \"Hello from Airflow!\"': the double quotes keep the words together.")
+def says_hello(facts: Facts, got: Any) -> str:
     assert got is not None, (
         "`say_hello` pushed no XCom. A BashOperator keeps the last line its command prints as its "
         "XCom: make the command `echo` the greeting (and leave do_xcom_push at its default, True).")
@@ -79,10 +62,10 @@ def _looks_like_a_date(text: str) -> bool:
     return any(c.isdigit() for c in text)
 
 
-@check("run.print_date", title="print_date prints the date", points=1, needs=["run.tasks_succeeded"],
-       hint="bash_command=\"date\" runs the `date` program; `echo date` would print the word.")
-def prints_date(facts: Facts) -> str:
-    got = facts.run.xcoms.get("print_date")
+@returns("print_date", "run.print_date",
+          title="print_date prints the date", points=1,
+          hint="bash_command=\"date\" runs the `date` program; `echo date` would print the word.")
+def prints_date(facts: Facts, got: Any) -> str:
     text = "" if got is None else str(got).strip()
     assert text, ("`print_date` printed nothing (its XCom is "
                   f"{describe_value(got)}). Run the `date` command: bash_command=\"date\".")
@@ -93,15 +76,9 @@ def prints_date(facts: Facts) -> str:
 
 
 EXERCISE = Exercise(
-    id="ex03_first_dag",
-    title="Exercise 3: your first DAG",
-    dag_id="hello_world",
-    tasks=frozenset(TASKS),
-    edges=frozenset(zip(TASKS, TASKS[1:], strict=False)),
-    schedule="@daily",
-    schedule_text="every day at 00:00 UTC (@daily)",
-    start_date=date(2023, 10, 1),
-    catchup=False,
+    id="ex03_first_dag", title="Exercise 3: your first DAG", dag_id="hello_world",
+    edges=chain(*TASKS), schedule="@daily", schedule_text="every day at 00:00 UTC (@daily)",
     checks=(*COMMON_HEAD, bash_tasks, *COMMON_SCHEDULE, default_args, tasks_succeeded, says_hello,
             prints_date, airflow3_idioms),
+    points=14,
 )

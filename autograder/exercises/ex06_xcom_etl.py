@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from autograder import factories
 from autograder.checks import check
-from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms,
-                               tasks_succeeded)
-from autograder.exercises import Exercise
+from autograder.factories import returns
+from autograder.common import COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, tasks_succeeded
+from autograder.exercises import Exercise, chain
 from autograder.facts import Facts
-from autograder.values import as_int, describe_value, normalize_row, row_differences
+from autograder.values import as_int, describe_value, normalize_row
 
 COLUMNS = ("user_id", "full_name", "email")
 TABLE = "clean_users"
@@ -61,11 +61,10 @@ def _summary(problems: list[str]) -> str:
     return "; ".join(problems[:SHOWN]) + (f"; and {more} more" if more > 0 else "")
 
 
-@check("run.extract", title="extract returns every record of users.json", points=1,
-       needs=["run.tasks_succeeded"],
-       hint="return json.loads(USERS_JSON.read_text()): the return value becomes extract's XCom.")
-def extracted(facts: Facts) -> str:
-    got = facts.run.xcoms.get("extract")
+@returns("extract", "run.extract",
+          title="extract returns every record of users.json", points=1,
+          hint="return json.loads(USERS_JSON.read_text()): the return value becomes extract's XCom.")
+def extracted(facts: Facts, got: Any) -> str:
     want = facts.expected["users"]
     assert isinstance(got, list), (f"`extract` returned {describe_value(got)}; return the list of "
                                    "records so that `transform` can pull it.")
@@ -78,12 +77,11 @@ def extracted(facts: Facts) -> str:
     return f"{len(want)} records passed through XCom."
 
 
-@check("run.output", title="transform returns user_id, full_name and a lower-cased email", points=2,
-       needs=["run.tasks_succeeded"],
-       hint="{'user_id': r['id'], 'full_name': f\"{r['first_name']} {r['last_name']}\", "
-            "'email': r['email'].lower()} for each record.")
-def transformed(facts: Facts) -> str:
-    got = facts.run.xcoms.get("transform")
+@returns("transform", "run.output",
+          title="transform returns user_id, full_name and a lower-cased email", points=2,
+          hint="{'user_id': r['id'], 'full_name': f\"{r['first_name']} {r['last_name']}\", "
+               "'email': r['email'].lower()} for each record.")
+def transformed(facts: Facts, got: Any) -> str:
     want = facts.expected["clean"]
     assert isinstance(got, list), (f"`transform` returned {describe_value(got)}; return a list of "
                                    "dicts so that `load` can pull it.")
@@ -95,7 +93,7 @@ def transformed(facts: Facts) -> str:
 
 
 @check("run.xcom_key", title="load pushes the XCom `loaded_count`", points=2,
-       needs=["run.tasks_succeeded"],
+       needs=["run.tasks_succeeded"], show_pass=True,
        hint="In load: ti.xcom_push(key=\"loaded_count\", value=len(users)).")
 def loaded_count(facts: Facts) -> str:
     keys = facts.run.xcom_keys
@@ -119,40 +117,17 @@ def loaded_count(facts: Facts) -> str:
     return f"loaded_count = {want}."
 
 
-@check("run.warehouse", title=f"Table `{TABLE}` in the warehouse holds exactly those users", points=2,
-       needs=["run.tasks_succeeded"],
-       hint="hook = BaseHook.get_connection('warehouse').get_hook(); hook.run('CREATE TABLE IF NOT "
-            f"EXISTS {TABLE} (...)'); hook.insert_rows('{TABLE}', rows, target_fields=[...]) — "
-            "parameters, not f-strings, so that O'Brien cannot break the SQL.")
-def warehouse(facts: Facts) -> str:
-    assert facts.warehouse_error is None, (
-        f"After the run, {facts.warehouse_error}. `load` must write into table `{TABLE}` of the "
-        "database behind the Airflow connection `warehouse`.")
-    rows = facts.warehouse_rows or []
-    columns = sorted({str(k).lower() for r in rows for k in r})
-    assert not set(COLUMNS) - set(columns) or not rows, (
-        f"Table `{TABLE}` has columns {', '.join(columns)}; the exercise asks for "
-        f"{', '.join(COLUMNS)}.")
-    missing, extra = row_differences(rows, facts.expected["rows"], COLUMNS)
-    shown = [f"missing {r}" for r in missing[:SHOWN]] + [f"unexpected {r}" for r in extra[:SHOWN]]
-    assert not missing and not extra, (
-        f"Table `{TABLE}` holds {len(rows)} rows, expected {len(facts.expected['rows'])}: "
-        + "; ".join(shown) + ".")
-    return f"{len(rows)} rows in `{TABLE}`."
+warehouse = factories.warehouse_rows(
+    TABLE, COLUMNS, lambda facts: facts.expected["rows"],
+    hint="hook = BaseHook.get_connection('warehouse').get_hook(); hook.run('CREATE TABLE IF NOT "
+         f"EXISTS {TABLE} (...)'); hook.insert_rows('{TABLE}', rows, target_fields=[...]) — "
+         "parameters, not f-strings, so that O'Brien cannot break the SQL.")
 
 
 EXERCISE = Exercise(
-    id="ex06_xcom_etl",
-    title="Exercise 6: passing data with XCom",
-    dag_id="xcom_etl",
-    tasks=frozenset(TASKS),
-    edges=frozenset(zip(TASKS, TASKS[1:], strict=False)),
-    schedule="@daily",
-    schedule_text="every day at 00:00 UTC (@daily)",
-    start_date=date(2023, 10, 1),
-    catchup=False,
+    id="ex06_xcom_etl", title="Exercise 6: passing data with XCom", dag_id="xcom_etl",
+    edges=chain(*TASKS), schedule="@daily", schedule_text="every day at 00:00 UTC (@daily)",
     checks=(*COMMON_HEAD, *COMMON_SCHEDULE, tasks_succeeded, extracted, transformed, loaded_count,
             warehouse, airflow3_idioms),
-    expected_from=expected_from,
-    warehouse_table=TABLE,
+    points=16, expected_from=expected_from, warehouse_table=TABLE,
 )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from dateutil import parser as dateparser
 
+from typing import Any
+
 from autograder.checks import check
+from autograder.factories import returns
 from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms,
                                tasks_succeeded)
 from autograder.exercises import Exercise
@@ -80,9 +83,9 @@ def whole_week(facts: Facts) -> str:
     assert dag.run_times, (f"Your DAG has no scheduled runs ({dag.schedule_text}). Set "
                            f"`schedule=\"{SCHEDULE}\"`.")
     # The runs listed may end before the week does (a busy schedule): judge the part both cover.
-    end = min(WEEK_END, *(datetime.fromisoformat(times[-1]) + timedelta(seconds=1)
-                          for times in (dag.run_times, dag.expected_run_times)
-                          if len(times) >= RUN_TIMES))
+    end = min([WEEK_END, *(datetime.fromisoformat(times[-1]) + timedelta(seconds=1)
+                           for times in (dag.run_times, dag.expected_run_times)
+                           if len(times) >= RUN_TIMES)])
     have, want = _in_week(dag.run_times, end), _in_week(dag.expected_run_times, end)
     if have == want:
         return f"{len(want)} runs a week, Monday–Friday 09:00–17:45 UTC."
@@ -109,6 +112,7 @@ def whole_week(facts: Facts) -> str:
 
 
 @check("advice.timetable", title="Cron runs are labelled with their own time (advice)", points=0,
+       visibility="instructor",
        needs=["import.dag_id"])
 def trigger_timetable(facts: Facts) -> None:
     schedule = facts.dag.schedule
@@ -129,11 +133,10 @@ def _as_datetime(text: str) -> datetime | None:
 SLOT_FORMAT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
 
 
-@check("run.output", title="report_slot returns the run's logical date and time", points=2,
-       needs=["run.tasks_succeeded"],
-       hint="context[\"logical_date\"].strftime(\"%Y-%m-%d %H:%M\") in a task that accepts **context.")
-def slot(facts: Facts) -> str:
-    got = facts.run.xcoms.get("report_slot")
+@returns("report_slot", "run.output",
+          title="report_slot returns the run's logical date and time", points=2,
+          hint="context[\"logical_date\"].strftime(\"%Y-%m-%d %H:%M\") in a task that accepts **context.")
+def slot(facts: Facts, got: Any) -> str:
     run_at = facts.exercise.run_date
     want = f"{run_at:%Y-%m-%d %H:%M}"
     if isinstance(got, dict) and isinstance(got.get("timestamp"), int | float):
@@ -173,15 +176,10 @@ def slot(facts: Facts) -> str:
 
 
 EXERCISE = Exercise(
-    id="ex07_business_hours",
-    title="Exercise 7: scheduling business hours",
-    dag_id="frequent_pipeline",
-    tasks=frozenset({"report_slot"}),
-    edges=frozenset(),
-    schedule=SCHEDULE,
-    schedule_text="every 15 minutes, 09:00–17:45 UTC, Monday to Friday",
-    start_date=date(2023, 10, 1),
-    catchup=False,
+    id="ex07_business_hours", title="Exercise 7: scheduling business hours",
+    dag_id="frequent_pipeline", tasks=frozenset({"report_slot"}), edges=frozenset(),
+    schedule=SCHEDULE, schedule_text="every 15 minutes, 09:00–17:45 UTC, Monday to Friday",
     checks=(*COMMON_HEAD, *COMMON_SCHEDULE, whole_week, trigger_timetable, tasks_succeeded, slot,
             airflow3_idioms),
+    points=13,
 )

@@ -8,9 +8,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from autograder.checks import check
-from autograder.common import COMMON_HEAD, COMMON_SCHEDULE, idiom_lines, tasks_succeeded
-from autograder.exercises import Exercise
+from autograder import factories
+from autograder.factories import returns
+from autograder.common import COMMON_HEAD, COMMON_SCHEDULE, tasks_succeeded
+from autograder.exercises import Exercise, chain
 from autograder.facts import Facts
 from autograder.values import as_int, describe_value
 
@@ -40,13 +41,12 @@ def date_problem(got: object, want: str) -> str:
             "(`{{ ds }}`, or context[\"ds\"] in Python)")
 
 
-@check("run.output", title="report returns the day's summary for the grading data", points=2,
-       needs=["run.tasks_succeeded"],
-       hint="report returns {'date': <the run's date, YYYY-MM-DD>, 'events': <number of events>, "
-            "'by_action': <transform's counts>}.")
-def report(facts: Facts) -> str:
+@returns("report", "run.output",
+          title="report returns the day's summary for the grading data", points=2,
+          hint="report returns {'date': <the run's date, YYYY-MM-DD>, 'events': <number of events>, "
+               "'by_action': <transform's counts>}.")
+def report(facts: Facts, got: Any) -> str:
     want = {"date": facts.exercise.run_ds, **facts.expected["report"]}
-    got = facts.run.xcoms.get("report")
     assert isinstance(got, dict), (f"`report` returned {describe_value(got)}; it must return the "
                                    "summary dict, as the starter's report did.")
     problems = []
@@ -61,10 +61,9 @@ def report(facts: Facts) -> str:
     return f"Report for {want['date']}: {want['events']} events."
 
 
-@check("run.announce", title="announce names the run's date", points=1, needs=["run.tasks_succeeded"],
-       hint="In a template, the run's date is {{ ds }} (YYYY-MM-DD) or {{ logical_date }}.")
-def announce(facts: Facts) -> str:
-    got = facts.run.xcoms.get("announce")
+@returns("announce", "run.announce", title="announce names the run's date", points=1,
+         hint="In a template, the run's date is {{ ds }} (YYYY-MM-DD) or {{ logical_date }}.")
+def announce(facts: Facts, got: Any) -> str:
     text = "" if got is None else str(got).strip()
     run_ds = facts.exercise.run_ds
     assert run_ds in text, (f"`announce` printed {text!r}; for the graded run it must name the date "
@@ -72,26 +71,15 @@ def announce(facts: Facts) -> str:
     return f"`announce` printed {text!r}."
 
 
-@check("fix.airflow3_idioms", title="No Airflow 2 idioms are left", points=1, needs=["file.parses"],
-       hint="Import from airflow.sdk (DAG) and from the providers: "
-            "airflow.providers.standard.operators.bash|python.")
-def no_airflow2_idioms(facts: Facts) -> str:
-    found = facts.airflow2_idioms
-    assert not found, ("Airflow 2 idioms are still in the file: " + idiom_lines(found)
-                       + " They log deprecation warnings today and break when the shims go.")
-    return "Only Airflow 3 imports and arguments."
-
-
 EXERCISE = Exercise(
-    id="ex08_fix_broken_dag",
-    title="Exercise 8: fix a broken DAG",
-    dag_id="event_report",
-    tasks=frozenset(TASKS),
-    edges=frozenset(zip(TASKS, TASKS[1:], strict=False)),
-    schedule="30 8 * * 1-5",
-    schedule_text="at 08:30 UTC, Monday to Friday",
-    start_date=date(2023, 10, 1),
-    catchup=False,
-    checks=(*COMMON_HEAD, *COMMON_SCHEDULE, tasks_succeeded, report, announce, no_airflow2_idioms),
-    expected_from=expected_from,
+    id="ex08_fix_broken_dag", title="Exercise 8: fix a broken DAG", dag_id="event_report",
+    edges=chain(*TASKS), schedule="30 8 * * 1-5", schedule_text="at 08:30 UTC, Monday to Friday",
+    checks=(*COMMON_HEAD, *COMMON_SCHEDULE, tasks_succeeded, report, announce,
+            factories.airflow2_idioms(
+                "fix.airflow3_idioms", title="No Airflow 2 idioms are left", points=1,
+                intro="Airflow 2 idioms are still in the file:",
+                outro="They log deprecation warnings today and break when the shims go.",
+                hint="Import from airflow.sdk (DAG) and from the providers: "
+                     "airflow.providers.standard.operators.bash|python.")),
+    points=13, expected_from=expected_from,
 )
