@@ -104,7 +104,21 @@ def import_loads(facts: Facts) -> None:
         if err.type in ("ImportError", "ModuleNotFoundError"):
             fix = import_fix(err.message, facts.airflow2_idioms, facts.exercise.id,
                              facts.submission) or fix
-        raise AssertionError(f"{message} {fix}".strip())
+        raise AssertionError(f"{message} {fix} {_more_idioms(facts, f'{message} {fix}', err.line)}"
+                             .strip())
+
+
+def _more_idioms(facts: Facts, said: str, line: int | None) -> str:
+    """Where the file's other Airflow 2 idioms are listed: fixed together, they cost one try."""
+    others = {f["message"] for f in facts.airflow2_idioms
+              if f["message"] not in said and f["line"] != line
+              and not (f.get("name") and f["name"] in said)}
+    listed = next((c.title for c in facts.exercise.checks
+                   if c.id in ("advice.airflow3_imports", "fix.airflow3_idioms")), None)
+    if not others or not listed:
+        return ""
+    return (f"The file has {len(others)} more Airflow 2 idiom{'s' if len(others) > 1 else ''}, "
+            f"listed under \"{listed}\" below: fix {'them' if len(others) > 1 else 'it'} too.")
 
 
 @check("import.dag_id", title="The file defines the DAG with the expected dag_id", points=1,
