@@ -157,6 +157,99 @@ def test_a_parse_result_is_read_with_a_cap_and_a_deadline():
     os.close(write)
 
 
+def test_a_framed_parse_result_is_read_with_a_cap_and_a_deadline():
+    def frame(header: bytes, data: bytes = b"", close: bool = True) -> int:
+        read, write = os.pipe()
+        os.write(write, header + data)
+        if close:
+            os.close(write)
+        return read
+
+    soon = time.monotonic() + 5
+    assert protocol.read_frame(frame((3).to_bytes(8, "big"), b"abc"), 100, soon) == b"abc"
+    assert protocol.read_frame(frame(b""), 100, soon) == b""  # the writer ended first
+    with pytest.raises(protocol.Malformed, match="more than"):  # a length meant to exhaust memory
+        protocol.read_frame(frame((1 << 40).to_bytes(8, "big")), 8 << 20, soon)
+    with pytest.raises(protocol.Malformed, match="ended early"):
+        protocol.read_frame(frame((10).to_bytes(8, "big"), b"abc"), 100, soon)
+    with pytest.raises(TimeoutError):  # a writer that never finishes
+        protocol.read_frame(frame((10).to_bytes(8, "big"), b"abc", close=False), 100,
+                            time.monotonic() + 0.2)
+
+
+def _fake_launcher(behaviour) -> tuple[object, int]:
+    """A Launcher whose other end is a forked process that says hello, then does ``behaviour``."""
+    from autograder.sandbox.supervise import Launcher
+
+    ours, theirs = Launcher.channel()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ours.close()
+            theirs.send(b'{"hello": 1}')
+            behaviour(theirs)
+        finally:
+            os._exit(0)
+    theirs.close()
+    launcher = Launcher(ours, pid)
+    launcher.START_TIMEOUT = 1.0
+    return launcher, pid
+
+
+@needs_sandbox  # Linux: the kernel vouches for who sent each message
+def test_the_launcher_is_believed_only_where_the_kernel_vouches():
+    told, tell = os.pipe()
+
+    def forger(sock: socket.socket) -> None:
+        message, fds, _, _ = socket.recv_fds(sock, 4096, 8)
+        for fd in fds:
+            os.close(fd)
+        key = json.loads(message)["key"]
+        for junk in (b"not json", b"[1]", b'{"started": "1"}', b'{"exited": 1}', b'{"started": 99}',
+                     b'{"exited": 99, "code": 0}', b'{"started": true}'):
+            sock.send(junk)
+        sock.send(json.dumps({"started": key, "pid": 1}).encode())  # the launcher is not a task
+        sock.send(json.dumps({"exited": key, "code": 3}).encode())  # not yet true: still running
+        task = os.fork()
+        if task == 0:
+            sock.send(json.dumps({"started": key, "pid": 1}).encode())  # the kernel says who
+            time.sleep(1)
+            os._exit(0)
+        os.write(tell, str(task).encode())
+        sock.send(json.dumps({"exited": key, "code": 0}).encode())  # too late: the first counts
+        sock.recv(1)
+
+    launcher, _ = _fake_launcher(forger)
+    read, write = os.pipe()
+    key, task_pid = launcher.start([read])
+    assert task_pid == int(os.read(told, 100))  # the process that said it, not the pid it claimed
+    assert launcher.exit_code(key, 0.3) is None  # reported, but the kernel says it still runs
+    assert launcher.exit_code(key, 5) == 3
+    assert launcher.exit_code(99, 0) is None
+    launcher.close()
+    assert launcher.exit_code(key + 1, 1) == -9  # the sandbox is gone: whatever ran there was killed
+    for fd in (read, write, told, tell):
+        os.close(fd)
+
+
+@pytest.mark.parametrize(("behaviour", "says"), [
+    (lambda sock: sock.recv(4096) and time.sleep(5), "did not start the task within 1 s"),
+    (lambda sock: None, "ended, so its tasks cannot run"),
+    (lambda sock: sock.recv(4096) and sock.send(b'{"failed": 1, "reason": "no processes left"}')
+     and time.sleep(5), "could not start: no processes left"),
+])
+def test_a_launcher_that_does_not_start_the_task_is_named(behaviour, says: str):
+    launcher, _ = _fake_launcher(behaviour)
+    read, write = os.pipe()
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=says):
+        launcher.start([read])
+    assert time.monotonic() - started < 3
+    launcher.close()
+    os.close(read)
+    os.close(write)
+
+
 def test_task_advice_keeps_the_last_well_formed_line():
     raw = b'junk\n{"error": {"type": "KeyError", "message": "x", "line": 3}}\n{"error": 5}\n'
     assert protocol.task_advice(raw)["error"]["type"] == "KeyError"

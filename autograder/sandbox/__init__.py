@@ -16,10 +16,13 @@ grading process        one per submission, forked from the warm  the same user, 
                        metadata DB, the scheduling loop, the
                        in-process Execution API, Airflow's task
                        supervisor (``supervise``)
-parse sandbox          imports the learner's file, sends the     a throwaway uid; own mount, pid,
-                       DAG serialized (``inside.parse_main``)    ipc, uts namespaces (``isolate``)
-task sandbox           one per task instance: parses the file,   the same, a fresh one per task
-                       runs the task (Airflow's task runner)
+sandbox                one per submission: imports the file,     a throwaway uid; own mount, pid,
+                       sends the DAG serialized                  ipc, uts namespaces (``isolate``)
+                       (``inside.parse_main``), then stays as
+                       the task launcher (``inside.serve_tasks``)
+task process           one per task instance, forked in the      the same uid, in the same
+                       sandbox from the imported DAG: Airflow's  sandbox, a process group of its
+                       task runner                               own
 =====================  ========================================  ===============================
 
 Who may write what
@@ -35,6 +38,9 @@ Who may write what
   the same file, on the structure it claimed.
 - **Mail** is what reached the grader's SMTP sink; **rows** are what the tasks left in the
   warehouse; both are read by the grader after the run.
+- The **task launcher** is learner code's process too: what it says is validated
+  (``protocol.launcher_message``), a task's pid is the kernel's (``SCM_CREDENTIALS``), and it
+  can only say how the submission's own tasks ended, which their own code decides anyway.
 - The grading process's **events** (phases, the parse result, the learner's exceptions) go to a
   file in its home. The learner's exceptions and logs are only ever used for messages, always
   escaped (``autograder.text``) and capped.

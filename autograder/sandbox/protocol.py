@@ -66,6 +66,70 @@ def read_capped(fd: int, limit: int, deadline: float) -> bytes:
         chunks.append(data)
 
 
+def read_frame(fd: int, limit: int, deadline: float) -> bytes:
+    """One length-prefixed message from ``fd`` (8 bytes, big-endian, then the data); ``b""`` when
+    the writer ended before sending one."""
+    header = _read_exactly(fd, 8, deadline)
+    if len(header) < 8:
+        return b""
+    size = int.from_bytes(header, "big")
+    if size > limit:
+        raise Malformed(f"more than {limit >> 20} MB")
+    data = _read_exactly(fd, size, deadline)
+    if len(data) < size:
+        raise Malformed("the message ended early")
+    return data
+
+
+def _read_exactly(fd: int, size: int, deadline: float) -> bytes:
+    chunks, got = [], 0
+    while got < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        data = os.read(fd, min(size - got, 1 << 20))
+        if not data:
+            break
+        chunks.append(data)
+        got += len(data)
+    return b"".join(chunks)
+
+
+class LauncherMessage(TypedDict, total=False):
+    """From a submission's task launcher: a task's process started, failed to start, or ended."""
+
+    hello: int
+    started: int
+    pid: int
+    exited: int
+    code: int
+    failed: int
+    reason: str
+
+
+def launcher_message(raw: bytes) -> LauncherMessage:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Malformed("not JSON") from exc
+    if not isinstance(data, dict):
+        raise Malformed("not an object")
+    for name in ("hello", "started", "pid", "exited", "code", "failed"):
+        value = data.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise Malformed(f"{name} is not a number")
+    if "exited" in data and "code" not in data:
+        raise Malformed("an exit without its code")
+    message = LauncherMessage(**{k: data[k] for k in ("hello", "started", "pid", "exited", "code",
+                                                      "failed") if k in data})
+    if "failed" in data:
+        message["reason"] = _text(data.get("reason", ""), 500)
+    return message
+
+
 def _text(value: Any, limit: int = MAX_TEXT) -> str:
     if not isinstance(value, str):
         raise Malformed("a text field is not text")

@@ -5,15 +5,18 @@ One grading process per submission (a fork of the warm server, or a fresh interp
 
 1. moves into a network namespace of its own where only the mail sink and the warehouse answer
    (``network.Forwarder``);
-2. forks the **parse sandbox**, which imports the learner's file and sends back the DAG as
-   Airflow's serialized JSON (capped, validated), like the dag-processor does; the structure facts
-   are read from the DAG *deserialized here*, never from learner objects;
+2. forks the **sandbox**, which imports the learner's file and sends back the DAG as Airflow's
+   serialized JSON (capped, validated), like the dag-processor does; the structure facts are
+   read from the DAG *deserialized here*, never from learner objects. The sandbox's process then
+   stays as the submission's **task launcher** (``Launcher`` here, ``inside.serve_tasks`` there);
 3. writes that serialized DAG into its own metadata database (not visible to any sandbox) and
    runs the scheduling loop of ``dag.test()`` itself;
-4. runs each task instance through Airflow's own supervisor (``ActivitySubprocess``): the task
-   process is forked into a **task sandbox**, parses the file there and talks only over the
-   supervisor's socket, which lets a task write only its own XComs; the supervisor records its
-   state through the in-process Execution API.
+4. runs each task instance through Airflow's own supervisor (``ActivitySubprocess``): the
+   launcher forks the task's process from the DAG it imported (as a real worker would after
+   parsing the file), and the task talks only over the supervisor's socket, which lets a task
+   write only its own XComs; the supervisor records its state through the in-process Execution
+   API. This process never forks learner code after the parse: its own memory stays its own,
+   and a task costs a fork of the small launcher, not of the Airflow API server.
 
 Task states and XComs are then read from the database, rows from the warehouse and mail from
 the sink by the caller. The events this process writes (phases, the parse result, learner
@@ -22,11 +25,13 @@ exceptions for the messages) go to a file no sandbox can see.
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
 import os
+import select
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -84,7 +89,7 @@ def main(spec_path: str) -> None:
     # sandbox would write every page of this process's heap. Frozen objects it leaves alone.
     gc.freeze()
     events.send(event="phase", phase="import")
-    parsed = parse(spec)
+    parsed, launcher = parse(spec)
     if not parsed["ok"]:
         events.send(event="imported", ok=False, error=parsed["error"])
         os._exit(0)
@@ -120,12 +125,14 @@ def main(spec_path: str) -> None:
         events.send(event="phase", phase=f"run{run_index}")
         try:
             day = pendulum.parse(spec.get("run_date", RUN_DATE)).add(days=run_index)
-            state = run_dag(dag, day, spec, events, run_index)
+            state = run_dag(dag, day, spec, launcher, events, run_index)
             events.send(event="ran", run=run_index, state=state)
         except Exception as exc:
             events.send(event="ran", run=run_index, state="error",
                         error={"type": type(exc).__name__, "message": str(exc)[:2000]})
     _finish_idle_work()
+    if launcher is not None:
+        launcher.close()
     os._exit(0)  # skip interpreter teardown: the in-process API's finalizers block for seconds
 
 
@@ -155,25 +162,30 @@ def preload() -> None:
             pass
 
 
-def parse(spec: dict) -> protocol.ParseResult:
-    """Import the learner's file in the parse sandbox; its serialized DAG, validated."""
+def parse(spec: dict) -> tuple[protocol.ParseResult, Launcher | None]:
+    """Import the learner's file in the parse sandbox; its serialized DAG, validated, and the
+    sandbox's process kept as the submission's task launcher when there is a DAG to run."""
     read, write = os.pipe()
+    ours, theirs = Launcher.channel()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(read)
+            ours.close()
             os.setpgid(0, 0)  # a group of its own: kill(0, ...) reaches no grader process
-            isolate.enter(box_from(spec, keep=(write,)))
-            inside.parse_main(spec["dag_file"], spec["dag_id"], write)
+            isolate.enter(box_from(spec, keep=(write, theirs.fileno())))
+            inside.parse_main(spec["dag_file"], spec["dag_id"], write,
+                              theirs.fileno() if spec.get("runs") else None)
         except BaseException:
             import traceback
 
             traceback.print_exc()
         os._exit(70)
     os.close(write)
+    theirs.close()
     deadline = time.monotonic() + spec["import_timeout"]
     try:
-        raw = protocol.read_capped(read, protocol.MAX_PARSE_BYTES, deadline)
+        raw = protocol.read_frame(read, protocol.MAX_PARSE_BYTES, deadline)
         result = protocol.parse_result(raw) if raw else None
     except TimeoutError:
         _kill(pid)
@@ -184,11 +196,147 @@ def parse(spec: dict) -> protocol.ParseResult:
             f"cannot read ({exc}); a DAG file should only define DAGs"))
     finally:
         os.close(read)
-    status = _reap(pid, grace=1.0)  # a file that ended the process: say how it ended
-    if result is None:
-        result = protocol.ParseResult(ok=False, error=protocol.ErrorDict(
-            type="Crash", message=_ended(status)))
-    return result
+    if result is None:  # the file ended the process: say how it ended
+        ours.close()
+        return protocol.ParseResult(ok=False, error=protocol.ErrorDict(
+            type="Crash", message=_ended(_reap(pid, grace=1.0)))), None
+    if not result["ok"] or result.get("serialized") is None or not spec.get("runs"):
+        ours.close()
+        _reap(pid, grace=1.0)
+        return result, None
+    return result, Launcher(ours, pid)
+
+
+class Launcher:
+    """The grading process's side of a submission's task launcher (``inside.serve_tasks``).
+
+    The launcher runs in the sandbox, as the learner, so nothing it says is taken on its word:
+    messages are validated; who sent one is the kernel's word (``SCM_CREDENTIALS``), so a task's
+    pid is the pid of the process that says it is that task, and never the launcher's own (its
+    first message, sent before any learner code runs, says which that is); a task's exit is
+    believed once the kernel says that process ended (a pidfd); and a task that is not started in
+    time did not start. (Elsewhere than on Linux, which grades without isolation, the launcher's
+    word is taken.)
+    """
+
+    KERNEL_VOUCHES = hasattr(socket, "SO_PASSCRED") and hasattr(os, "pidfd_open")
+
+    @classmethod
+    def channel(cls) -> tuple[socket.socket, socket.socket]:
+        """A socket pair that keeps messages apart and carries file descriptors."""
+        kind = getattr(socket, "SOCK_SEQPACKET", socket.SOCK_DGRAM)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
+        if cls.KERNEL_VOUCHES:
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # who sent each message
+        return ours, theirs
+
+    START_TIMEOUT = 20.0
+    ENDED = "the process that imported your file ended, so its tasks cannot run"
+
+    def __init__(self, sock: socket.socket, pid: int) -> None:
+        self._sock, self.pid = sock, pid
+        self._changed = threading.Condition()
+        self._launcher_pid: int | None = None
+        self._started: dict[int, tuple[int, int]] = {}  # key -> (pid, pidfd)
+        self._exits: dict[int, int] = {}
+        self._failed: dict[int, str] = {}
+        self._closed = False
+        self._next = 0
+        threading.Thread(target=self._listen, name="task-launcher", daemon=True).start()
+
+    def start(self, fds: list[int]) -> tuple[int, int]:
+        """Have the launcher fork a task process with these channels: its key and its pid."""
+        with self._changed:
+            self._next += 1
+            key = self._next
+        try:
+            socket.send_fds(self._sock, [json.dumps({"key": key}).encode()], fds)
+        except OSError as exc:
+            raise RuntimeError(self.ENDED) from exc
+        with self._changed:
+            self._changed.wait_for(lambda: key in self._started or key in self._failed
+                                   or self._closed, timeout=self.START_TIMEOUT)
+            if key in self._started:
+                return key, self._started[key][0]
+            if key in self._failed:
+                raise RuntimeError(f"the task could not start: {self._failed[key]}")
+        raise RuntimeError(
+            "the process that imported your file did not start the task within "
+            f"{self.START_TIMEOUT:.0f} s (does your file start threads or processes when it is imported?)"
+            if not self._closed else self.ENDED)
+
+    def exit_code(self, key: int, timeout: float | None) -> int | None:
+        """How the task's process ended, once it has; killed (-9) if the whole sandbox ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            self._changed.wait_for(lambda: key in self._exits or self._closed, timeout=timeout)
+            code = self._exits.get(key)
+            started = self._started.get(key)
+            if code is None:
+                return -signal.SIGKILL if self._closed else None
+        if started is None or started[1] < 0:
+            return code
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ended, _, _ = select.select([started[1]], [], [], left)
+        return code if ended else None
+
+    def close(self) -> None:
+        """End the launcher and every process of the submission: it hangs up, then is killed."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        _reap(self.pid, grace=1.0)
+        try:
+            os.killpg(self.pid, signal.SIGKILL)  # its group: anything it left behind
+        except OSError:
+            pass
+
+    def _listen(self) -> None:
+        size = socket.CMSG_SPACE(struct.calcsize("3i"))
+        while True:
+            try:
+                raw, ancillary, _, _ = self._sock.recvmsg(4096, size)
+            except OSError:
+                break
+            if not raw:
+                break
+            try:
+                message = protocol.launcher_message(raw)
+            except protocol.Malformed:
+                continue
+            if self.KERNEL_VOUCHES:
+                sender = next((struct.unpack("3i", data[:12])[0] for level, kind, data in ancillary
+                               if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS
+                               and len(data) >= 12), None)
+            else:
+                sender = message.get("pid", -1)
+            if self._launcher_pid is None:
+                if message.get("hello") is None or not sender:
+                    break  # not the launcher's first word: believe nothing it says
+                self._launcher_pid = sender
+                continue
+            self._record(message, sender)
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def _record(self, message: protocol.LauncherMessage, sender: int | None) -> None:
+        with self._changed:
+            known = range(1, self._next + 1)
+            key = message.get("started")
+            if key in known and key not in self._started and sender and sender != self._launcher_pid:
+                try:
+                    self._started[key] = (sender, os.pidfd_open(sender) if self.KERNEL_VOUCHES else -1)
+                except OSError:
+                    pass  # ended already, or not a process: it did not start
+            key = message.get("exited")
+            if key in known:
+                self._exits.setdefault(key, message["code"])
+            key = message.get("failed")
+            if key in known:
+                self._failed.setdefault(key, message.get("reason", ""))
+            self._changed.notify_all()
 
 
 def _kill(pid: int) -> None:
@@ -296,8 +444,9 @@ def store_dag(serialized: dict) -> None:
     session.commit()
 
 
-def run_dag(dag: Any, logical_date: Any, spec: dict, events: Events, run_index: int) -> str:
-    """One DAG run: ``dag.test()``'s scheduling loop, with every task run in a task sandbox."""
+def run_dag(dag: Any, logical_date: Any, spec: dict, launcher: Launcher, events: Events,
+            run_index: int) -> str:
+    """One DAG run: ``dag.test()``'s scheduling loop, with every task run in the sandbox."""
     from airflow import settings
     from airflow.models.dagrun import DagRun, get_or_create_dagrun
     from airflow.sdk import timezone
@@ -336,7 +485,7 @@ def run_dag(dag: Any, logical_date: Any, spec: dict, events: Events, run_index: 
         session.commit()  # end the read: SQLite lets the Execution API write only then
         if not scheduled and {t for t in every if t.state not in finished}:
             time.sleep(0.2)  # a deferred or rescheduled task: wait for it to become ready
-        run_tasks(scheduled, spec, client, events, run_index)
+        run_tasks(scheduled, spec, launcher, client, events, run_index)
         session.expire_all()
         run.refresh_from_db(session=session)
         session.commit()
@@ -351,8 +500,9 @@ class _Running:
     log_file: Any
 
 
-def start_task(ti: Any, spec: dict, client: Any, events: Events, run_index: int) -> _Running | None:
-    """Fork one task instance into a task sandbox under Airflow's supervisor."""
+def start_task(ti: Any, spec: dict, launcher: Launcher, client: Any, events: Events,
+               run_index: int) -> _Running | None:
+    """Have the launcher fork one task instance, supervised here by Airflow's supervisor."""
     from uuid import UUID
 
     from airflow.sdk.api.datamodels._generated import BundleInfo
@@ -369,11 +519,11 @@ def start_task(ti: Any, spec: dict, client: Any, events: Events, run_index: int)
     try:
         proc = GradedTask.start(what=what, dag_rel_path=os.path.basename(spec["dag_file"]),
                                 bundle_info=BundleInfo(name=BUNDLE), client=client,
-                                target=functools.partial(_task_main, spec, write), logger=log)
+                                launcher=launcher, advice=write, logger=log)
     except Exception as exc:
-        log.exception("The grader could not start the task", task_id=ti.task_id)
+        log.error(f"The grader could not start the task: {exc}")
         events.send(event="task_failed", task_id=ti.task_id, run=run_index,
-                    error={"type": type(exc).__name__, "message": str(exc)[:2000]})
+                    error={"type": "NotStarted", "message": str(exc)[:2000]})
         os.close(read)
         log_file.close()
         return None
@@ -403,13 +553,10 @@ def finish_task(job: _Running, events: Events, run_index: int) -> None:
         events.send(event="task_failed", task_id=job.ti.task_id, run=run_index, error=advice["error"])
 
 
-def run_tasks(tis: list[Any], spec: dict, client: Any, events: Events, run_index: int) -> None:
-    """Run ready task instances side by side, ``PARALLELISM`` at a time, as an executor would.
-
-    Each batch is forked from this thread before any supervising thread starts, so that no fork
-    happens while another thread of ours holds a lock; each thread then tells the Execution API
-    its task started and serves it.
-    """
+def run_tasks(tis: list[Any], spec: dict, launcher: Launcher, client: Any, events: Events,
+              run_index: int) -> None:
+    """Run ready task instances side by side, ``PARALLELISM`` at a time, as an executor would;
+    each is started and served by a thread of its own."""
     from airflow import settings
     from airflow.utils.state import TaskInstanceState
 
@@ -419,16 +566,22 @@ def run_tasks(tis: list[Any], spec: dict, client: Any, events: Events, run_index
             ti.state = TaskInstanceState.QUEUED
             session.merge(ti)
         session.commit()
-        jobs = [job for ti in tis[first:first + PARALLELISM]
-                if (job := start_task(ti, spec, client, events, run_index)) is not None]
-        threads = [threading.Thread(target=finish_task, args=(job, events, run_index), daemon=True)
-                   for job in jobs]
+        threads = [threading.Thread(target=_start_and_finish, daemon=True,
+                                    args=(ti, spec, launcher, client, events, run_index))
+                   for ti in tis[first:first + PARALLELISM]]
         for thread in threads:
             thread.start()
         if threads:
-            _finish_idle_work()  # no fork until the next batch: safe to compute here meanwhile
+            _finish_idle_work()  # computed while the tasks run
         for thread in threads:
             thread.join()
+
+
+def _start_and_finish(ti: Any, spec: dict, launcher: Launcher, client: Any, events: Events,
+                      run_index: int) -> None:
+    job = start_task(ti, spec, launcher, client, events, run_index)
+    if job is not None:
+        finish_task(job, events, run_index)
 
 
 _TASK_COUNT = [0]
@@ -458,41 +611,27 @@ def render_task_event(_logger: Any, method: str, event: dict) -> str:
     return "\n".join(lines)
 
 
-def _task_main(spec: dict, advice: int) -> None:
-    """In the task process Airflow's supervisor just forked: enter the sandbox, run the task."""
-    from airflow.sdk.execution_time.supervisor import _subprocess_main
-
-    isolate.enter(box_from(spec, keep=(advice, *_CHANNELS)))
-    inside.report_task_failures(spec["dag_file"], advice)
-    _subprocess_main()
-
-
-_CHANNELS: list[int] = []
-
-
 def _seams() -> None:
     """The private parts of Airflow's supervisor the grader relies on, in one place.
 
-    (Besides these, ``GradedTask`` overrides three methods of ``ActivitySubprocess``:
-    ``wait`` without signal forwarding, so that tasks can be supervised from threads;
-    ``_service_subprocess`` to notice a task's exit without a 5 s wait; ``_handle_request``
-    to refuse writes about other tasks.)
+    (Besides these, ``GradedTask`` overrides four methods of ``ActivitySubprocess``: ``start``,
+    whose fork is made by the submission's launcher instead of this process (it builds the
+    supervisor as ``WatchedSubprocess.start`` does, with ``_register_pipe_readers``); ``wait``
+    without signal forwarding, so that tasks can be supervised from threads;
+    ``_service_subprocess`` to notice a task's exit without a 5 s wait; ``_handle_request`` to
+    refuse writes about other tasks. In the sandbox, ``inside`` calls ``_fork_main`` and replaces
+    the task runner's ``parse``, so that a task is taken from the DAG the launcher imported.)
 
-    - ``_configure_logs_over_json_channel``: the only place that knows which file descriptor
-      carries the task's structured logs, so that the sandbox keeps it open and closes the rest.
     - ``length_prefixed_frame_reader``: the task's requests are read with no size limit; a frame
       larger than ``MAX_FRAME_BYTES`` closes the channel instead of allocating it.
+    - ``SOCKET_CLEANUP_TIMEOUT``: how long the supervisor waits, after a task's process ended, for
+      a process it left behind to close the task's channels (60 s by default): the launcher
+      kills the task's process group, and a process that left it dies with the sandbox.
     """
     from airflow.sdk.execution_time import supervisor
 
-    configure = supervisor._configure_logs_over_json_channel
-
-    def remember(log_fd: int) -> None:
-        _CHANNELS.append(log_fd)
-        configure(log_fd)
-
-    supervisor._configure_logs_over_json_channel = remember
     supervisor.length_prefixed_frame_reader = _capped_frame_reader
+    supervisor.SOCKET_CLEANUP_TIMEOUT = 2.0
 
 
 def _capped_frame_reader(gen: Any, on_close: Any) -> Any:
@@ -547,19 +686,58 @@ def _make_graded_task() -> type:
         SetXCom,
         TriggerDagRun,
     )
-    from airflow.sdk.execution_time.supervisor import ActivitySubprocess, WatchedSubprocess
+    from airflow.sdk.execution_time.supervisor import ActivitySubprocess, ProcessTracker
+
+    class LaunchedProcess(ProcessTracker):
+        """A task's process, forked by the launcher: its exit code comes from the launcher."""
+
+        ProcessNotFound = ProcessLookupError
+
+        class TimeoutExpired(Exception):
+            pass
+
+        def __init__(self, launcher: Launcher, key: int, pid: int) -> None:
+            self._launcher, self._key, self._pid = launcher, key, pid
+
+        @property
+        def pid(self) -> int:
+            return self._pid
+
+        def send_signal(self, s: signal.Signals) -> None:
+            if self._launcher.exit_code(self._key, 0) is not None:
+                raise ProcessLookupError(self._pid)
+            os.kill(self._pid, s)
+
+        def wait(self, timeout: float | None) -> int:
+            code = self._launcher.exit_code(self._key, timeout)
+            if code is None:
+                raise self.TimeoutExpired
+            return code
 
     class GradedTask(ActivitySubprocess):
         """Airflow's task supervisor, allowing a task to write about itself only."""
 
         @classmethod
         def start(cls, *, what: Any, dag_rel_path: Any, bundle_info: Any, client: Any,  # type: ignore[override]
-                  target: Any, logger: Any = None, **kwargs: Any) -> Any:
+                  launcher: Launcher, advice: int, logger: Any = None) -> Any:
             # ActivitySubprocess.start forks, then tells the API the task started and sends it its
-            # startup details. Only the fork is done here; ``begin`` does the rest, from the thread
-            # that serves the task, so that the tasks of a batch start side by side.
-            proc = WatchedSubprocess.start.__func__(cls, id=what.id, client=client, target=target,
-                                                    logger=logger, new_process_group=True, **kwargs)
+            # startup details. Here the launcher forks; ``begin`` does the rest, from the thread
+            # that serves the task.
+            ends = [socket.socketpair() for _ in range(4)]  # requests, stdout, stderr, logs
+            try:
+                key, pid = launcher.start([child.fileno() for child, _ in ends] + [advice])
+            except BaseException:
+                for pair in ends:
+                    for end in pair:
+                        end.close()
+                raise
+            for child, _ in ends:
+                child.close()
+            (_, requests), (_, stdout), (_, stderr), (_, logs) = ends
+            proc = cls(id=what.id, client=client, pid=pid, stdin=requests,
+                       process=LaunchedProcess(launcher, key, pid), process_log=logger,
+                       start_time=time.monotonic(), new_process_group=True)
+            proc._register_pipe_readers(stdout, stderr, requests, logs, data={})
             proc._startup = {"ti": what, "dag_rel_path": dag_rel_path, "bundle_info": bundle_info,
                              "sentry_integration": ""}
             return proc
