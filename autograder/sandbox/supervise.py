@@ -401,20 +401,38 @@ def describe(dag: Any) -> dict:
 
 def schedule_facts(dag: Any, schedule: str) -> dict:
     """When the DAG's timetable runs, in words and as times, beside the exercise's schedule."""
+    try:
+        runs, text = timing(dag.timetable)
+    except Exception as exc:  # an odd timetable: the schedule check will say what it is
+        runs, text = [], f"(could not compute run times: {exc})"
+    return {"schedule_text": text, "run_times": runs, "expected_run_times": timing(schedule)[0]}
+
+
+# Run times by timetable, computed once in the warm server for every exercise's schedule and
+# shared by its forks: a submission whose timetable is the exercise's costs no computation.
+_TIMINGS: dict[str, tuple[list[str], str]] = {}
+
+
+def timing(schedule: Any) -> tuple[list[str], str]:
+    """A schedule's next ``RUN_TIMES`` run times (ISO) and its description."""
     import pendulum
 
     from autograder.runner import RUN_TIMES, SCHEDULE_REFERENCE
-    from course.schedules import describe as describe_schedule
-    from course.schedules import next_run_times
+    from course.schedules import describe, next_run_times, to_timetable
 
-    reference = pendulum.parse(SCHEDULE_REFERENCE)
+    table = to_timetable(schedule)
     try:
-        runs = [t.isoformat() for t in next_run_times(dag.timetable, RUN_TIMES, after=reference)]
-        text = describe_schedule(dag.timetable)
-    except Exception as exc:  # an odd timetable: the schedule check will say what it is
-        runs, text = [], f"(could not compute run times: {exc})"
-    expected = [t.isoformat() for t in next_run_times(schedule, RUN_TIMES, after=reference)]
-    return {"schedule_text": text, "run_times": runs, "expected_run_times": expected}
+        key = f"{type(table).__module__}.{type(table).__qualname__}:" \
+              f"{json.dumps(table.serialize(), sort_keys=True, default=str)}"
+    except Exception:
+        key = None
+    if key in _TIMINGS:
+        return _TIMINGS[key]
+    runs = [t.isoformat() for t in next_run_times(table, RUN_TIMES, after=pendulum.parse(SCHEDULE_REFERENCE))]
+    found = (runs, describe(table))
+    if key is not None:
+        _TIMINGS[key] = found
+    return found
 
 
 def timetable_repr(table: Any) -> str:
