@@ -630,6 +630,9 @@ def serve() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    from autograder.sandbox.supervise import memoize_dependants
+
+    memoize_dependants()
     dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     (dags / "warm_up.py").write_text(WARM_UP_DAG)
     spec = importlib.util.spec_from_file_location("warm_up", dags / "warm_up.py")
@@ -722,6 +725,9 @@ def _point_airflow_at_this_home() -> None:
     settings.engine = None
     settings.Session = None
     settings.configure_orm()
+    if getattr(old_engine, "_compiled_cache", None) is not None:
+        # The statements compiled during the warm-up: the same SQL for the same dialect.
+        settings.engine._compiled_cache = old_engine._compiled_cache
     # dag.test() serves the execution API in-process on an event-loop thread, which did not survive
     # the fork: make a fresh transport, reusing the already built app. The old server object is
     # kept alive, because its finalizer would block waiting for that dead thread.

@@ -77,6 +77,7 @@ def main(spec_path: str) -> None:
     # process, and with it (PR_SET_PDEATHSIG) every sandbox it started.
     signal.alarm(max(1, int(spec.get("deadline", 600))))
     events = Events(spec["events"])
+    memoize_dependants()
     if spec["box"]["isolated"]:
         isolate.prepare(box_from(spec))  # before any thread starts
         from autograder.sandbox.network import Forwarder
@@ -650,6 +651,38 @@ def _seams() -> None:
 
     supervisor.length_prefixed_frame_reader = _capped_frame_reader
     supervisor.SOCKET_CLEANUP_TIMEOUT = 2.0
+
+
+def memoize_dependants() -> None:
+    """Build each FastAPI dependency tree once, not on every request.
+
+    FastAPI rebuilds, on every request, the dependency tree of every dependency when the app has
+    any override (``fastapi.dependencies.utils.get_dependant`` in ``solve_dependencies``), and
+    the in-process Execution API overrides its security dependencies: that was a fifth of the
+    grading process's time. A tree depends only on its arguments, and FastAPI itself keeps the
+    trees of its routes for the app's life, so one built tree per set of arguments is safe.
+    """
+    from fastapi.dependencies import utils
+
+    if getattr(utils.get_dependant, "memoized", False):
+        return
+    build = utils.get_dependant
+    built: dict[tuple, Any] = {}
+
+    def get_dependant(*args: Any, **kwargs: Any) -> Any:
+        try:
+            key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()))
+            hash(key)
+        except TypeError:
+            return build(*args, **kwargs)
+        if args:
+            return build(*args, **kwargs)
+        if key not in built:
+            built[key] = build(**kwargs)
+        return built[key]
+
+    get_dependant.memoized = True  # type: ignore[attr-defined]
+    utils.get_dependant = get_dependant
 
 
 def _capped_frame_reader(gen: Any, on_close: Any) -> Any:
