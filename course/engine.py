@@ -23,7 +23,6 @@ from pathlib import Path
 import httpx
 import psutil
 
-from course import launcher
 from course.paths import LabPaths
 
 COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
@@ -409,14 +408,7 @@ def start(paths: LabPaths | None = None, timeout: float = START_TIMEOUT,
 
     smtp = _spawn([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
                    "-c", "aiosmtpd.handlers.Mailbox", str(paths.mail_dir)], paths.smtp_log, env)
-    if launcher.available():  # Airflow loaded once, its components forked from it
-        sock = launcher.socket_path(paths.home)
-        stand_in = launcher.write_stand_in(paths.home / "bin", airflow_bin(), sock)
-        env["PATH"] = f"{stand_in.parent}{os.pathsep}{env['PATH']}"
-        argv = [sys.executable, "-m", "course.launcher", str(sock)]
-    else:
-        argv = [str(airflow_bin()), "standalone"]
-    airflow = _spawn(argv, paths.airflow_log, env)
+    airflow = _spawn([str(airflow_bin()), "standalone"], paths.airflow_log, env)
     state = LabState(port=port, smtp_port=smtp_port, airflow_pgid=airflow.pid, smtp_pgid=smtp.pid)
     paths.state_file.write_text(json.dumps(asdict(state)))
     progress(f"Starting Airflow on {state.url} (log: {paths.airflow_log}) ...")

@@ -98,33 +98,14 @@ def test_cli_status_and_mail(lab_home):
     assert "Lab test ok" in out
 
 
-def test_components_are_forked_from_the_launcher_and_named_as_commands(lab_home):
+def test_the_lab_is_plain_airflow_standalone_and_its_components(lab_home):
     leader = psutil.Process(engine.read_state(lab_home).airflow_pgid)
-    assert leader.cmdline()[1:3] == ["-m", "course.launcher"]
-    forked = {" ".join(p.cmdline()).strip().split("/airflow ")[-1] for p in leader.children()}
-    assert {"standalone", "scheduler", "dag-processor", "triggerer"} <= forked
-    assert any(title.startswith("airflow api_server -- host:127.0.0.1") for title in forked)
-
-
-def _stand_in(lab_home, *args, **env) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(lab_home.home / "bin" / "airflow"), *args], capture_output=True,
-                          text=True, timeout=120, env={**engine.airflow_env(lab_home), **env})
-
-
-def test_stand_in_passes_streams_and_exit_codes_through_the_launcher(lab_home):
-    done = _stand_in(lab_home, "config", "get-value", "core", "parallelism")
-    assert (done.returncode, done.stdout.strip()) == (0, "4")
-    done = _stand_in(lab_home, "no-such-command")
-    assert done.returncode == 2
-    assert "invalid choice: 'no-such-command'" in done.stderr
-
-
-def test_stand_in_runs_the_real_command_when_configured_differently(lab_home):
-    done = _stand_in(lab_home, "config", "get-value", "core", "parallelism",
-                     AIRFLOW__CORE__PARALLELISM="2")
-    assert (done.returncode, done.stdout.strip()) == (0, "2")
-    assert "configured differently (AIRFLOW__CORE__PARALLELISM)" in \
-        lab_home.airflow_log.read_text()
+    assert leader.cmdline()[1:] == [str(engine.airflow_bin()), "standalone"]
+    started = {" ".join(p.cmdline()).strip() for p in leader.children()}
+    api_server = {c for c in started if c.startswith("airflow api_server -- host:127.0.0.1 port:")}
+    airflow = f"{sys.executable} {engine.airflow_bin()}"
+    assert started - api_server == {f"{airflow} {c}" for c in ("scheduler", "dag-processor", "triggerer")}
+    assert len(api_server) == 1, started
 
 
 def test_start_recovers_after_the_scheduler_is_killed(lab_home):

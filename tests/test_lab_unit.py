@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from course import engine, launcher
+from course import engine
 from course.lab import describe_import_error, log_to_text
 from course.mail import read_mail
 from course.paths import LabPaths
@@ -142,24 +142,6 @@ def test_lab_processes_finds_live_ones_with_their_command_and_skips_ended_ones(t
         ended.wait()
 
 
-def test_stand_in_runs_the_real_airflow_when_no_launcher_listens(tmp_path):
-    spaced = tmp_path / "my course"  # a checkout in a folder with a space in its name
-    spaced.mkdir()
-    (spaced / "python").symlink_to(sys.executable)
-    script = launcher.write_stand_in(spaced / "bin", Path(sys.executable).parent / "airflow",
-                                     tmp_path / "nobody.sock", python=str(spaced / "python"))
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home")}
-    done = subprocess.run([str(script), "version"], capture_output=True, text=True, env=env, timeout=120)
-    assert (done.returncode, done.stdout.strip()) == (0, "3.3.2")
-
-
-def test_launcher_socket_stays_within_the_unix_path_limit(tmp_path):
-    assert launcher.socket_path(tmp_path) == tmp_path / "launcher.sock"
-    deep = tmp_path / ("d" * 120)
-    short = launcher.socket_path(deep)
-    assert len(os.fsencode(short)) < 100
-    assert short != launcher.socket_path(tmp_path / ("e" * 120))
-    assert oct(short.parent.stat().st_mode & 0o777) == "0o700"
 
 
 def test_port_left_in_time_wait_by_a_stopped_server_counts_as_free():
@@ -173,10 +155,3 @@ def test_port_left_in_time_wait_by_a_stopped_server_counts_as_free():
         accepted.close()  # the server side closes first: its end waits in TIME_WAIT
         client.close()
     assert engine.port_is_free(port)
-
-
-def test_launcher_is_used_on_linux_unless_switched_off(monkeypatch):
-    monkeypatch.delenv(launcher.ENABLE_ENV, raising=False)
-    assert launcher.available() == sys.platform.startswith("linux")
-    monkeypatch.setenv(launcher.ENABLE_ENV, "0")
-    assert not launcher.available()

@@ -6,8 +6,8 @@ environment `make lab` gives JupyterLab; a cell that raises fails the test. In t
 then tests the tests: other answers replace the reference solutions and the questions' tests
 (hidden ones included) run on them, and what the notebook's text says about the live lab is
 checked against what the lab did. Notebooks that read the lab's processes run a second time on a
-lab without the launcher, whose processes are spawned as on macOS. Each notebook runs in the kernel
-its metadata names: Airflow's, or the Prefect + Dagster one that `make setup` registers in .venv.
+lab whose processes are spawned, not forked, as on macOS. Each notebook runs in the kernel its
+metadata names: Airflow's, or the Prefect + Dagster one that `make setup` registers in .venv.
 """
 
 from __future__ import annotations
@@ -148,6 +148,12 @@ ANSWERED_IN_FULL = {"02_architecture", "03_first_dag", "07_scheduling", "08_debu
 # What a notebook's text says about the live lab, checked in its kernel after it ran.
 CLAIMS: dict[str, list[str]] = {
     "02_architecture": [
+        # The process table starts at `airflow standalone`, whose children are the four components.
+        "top = processes.iloc[0]\n"
+        "assert top['command'] == 'airflow standalone', processes\n"
+        "started = sorted(processes.loc[processes['parent'] == top['pid'], 'command'])\n"
+        "assert started[1:] == ['airflow dag-processor', 'airflow scheduler', 'airflow triggerer'], started\n"
+        "assert started[0].startswith('airflow api_server -- host:127.0.0.1 port:'), started",
         # An unchanged DAG file is parsed again and again, min_file_process_interval (5 s) apart,
         # each time in a new process.
         "times = [t for t, _ in seen]\n"
@@ -175,8 +181,8 @@ CLAIMS: dict[str, list[str]] = {
         "assert schedule['scheduleState']['status'] == 'STOPPED' and saved.paused is False",
     ],
 }
-# Notebooks that also run on a lab without the launcher (their processes differ there).
-WITHOUT_LAUNCHER = {"02_architecture"}
+# Notebooks that also run on a lab whose processes are spawned (their processes differ there).
+SPAWNED = {"02_architecture"}
 # Airflow features that a cross-reference ("... (notebook 07)") may send the reader to, and how
 # the code of the notebook it names shows the feature.
 FEATURES = {"asset": r"\bAsset\(", "timetable": r"Timetable\(", "sensor": r"Sensor\(",
@@ -330,7 +336,7 @@ def test_other_answers_name_graded_questions_and_cover_whole_notebooks():
     for slug in ANSWERED_IN_FULL:
         missing = [grade_id for grade_id in questions[slug] if grade_id not in OTHER_ANSWERS]
         assert not missing, f"{slug}: no other answers for {missing}"
-    assert set(CLAIMS) | WITHOUT_LAUNCHER <= set(questions)
+    assert set(CLAIMS) | SPAWNED <= set(questions)
 
 
 def test_cross_references_send_the_reader_to_notebooks_that_show_the_feature():
@@ -402,14 +408,13 @@ def notebook_lab(request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPaths]:
     """A lab of its own in a temporary Airflow home, stopped (and checked) at the end.
 
-    Parametrized "launcher" (the default on Linux) or "no launcher": started with
-    COURSE_AIRFLOW_PRELOAD=0 and Airflow spawning its worker processes, as on macOS.
+    Parametrized "fork" (the default on Linux) or "spawn": Airflow spawning its worker
+    processes, as on macOS.
     """
-    mode = getattr(request, "param", "launcher")
+    mode = getattr(request, "param", "fork")
     paths = LabPaths.default(tmp_path_factory.mktemp("notebook-lab"))
     with pytest.MonkeyPatch.context() as patch:
-        if mode == "no launcher":
-            patch.setenv("COURSE_AIRFLOW_PRELOAD", "0")
+        if mode == "spawn":
             patch.setattr(engine, "write_config", spawning_config(engine.write_config))
         # Away from 8080 and up, where a learner's own lab (or another test run) listens.
         engine.start(paths, port=engine.free_port(LAB_PORT), progress=lambda *_: None)
@@ -488,9 +493,9 @@ def answers_and_claims_problems(client: NotebookClient, lesson: manifest.Lesson)
     return problems
 
 
-LAB_RUNS = [pytest.param(lesson, "launcher", id=lesson.slug) for lesson in LESSONS] + [
-    pytest.param(lesson, "no launcher", id=f"{lesson.slug}-without-launcher")
-    for lesson in LESSONS if lesson.slug in WITHOUT_LAUNCHER]
+LAB_RUNS = [pytest.param(lesson, "fork", id=lesson.slug) for lesson in LESSONS] + [
+    pytest.param(lesson, "spawn", id=f"{lesson.slug}-spawned")
+    for lesson in LESSONS if lesson.slug in SPAWNED]
 
 
 @pytest.mark.slow
