@@ -725,8 +725,11 @@ def _point_airflow_at_this_home() -> None:
     settings.engine = None
     settings.Session = None
     settings.configure_orm()
-    if getattr(old_engine, "_compiled_cache", None) is not None:
-        # The statements compiled during the warm-up: the same SQL for the same dialect.
+    if getattr(old_engine, "_compiled_cache", None) is not None and \
+            old_engine.dialect.name == settings.engine.dialect.name:
+        # The statements compiled during the warm-up, kept by dialect: the same SQL for the same
+        # kind of database, so this engine uses the warm one's dialect and its compiled cache.
+        settings.engine.dialect = old_engine.dialect
         settings.engine._compiled_cache = old_engine._compiled_cache
     # dag.test() serves the execution API in-process on an event-loop thread, which did not survive
     # the fork: make a fresh transport, reusing the already built app. The old server object is
