@@ -643,6 +643,9 @@ def _seams() -> None:
 
     - ``length_prefixed_frame_reader``: the task's requests are read with no size limit; a frame
       larger than ``MAX_FRAME_BYTES`` closes the channel instead of allocating it.
+    - ``fastapi.dependencies.utils.get_dependant`` is memoized (``memoize_dependants``), and each
+      grading process's SQLAlchemy engine takes the warm server's ``dialect`` and
+      ``_compiled_cache`` (``runner._point_airflow_at_this_home``): speed only, same results.
     - ``SOCKET_CLEANUP_TIMEOUT``: how long the supervisor waits, after a task's process ended, for
       a process it left behind to close the task's channels (60 s by default): the launcher
       kills the task's process group, and a process that left it dies with the sandbox.
