@@ -1,8 +1,9 @@
 """What does the sandbox cost a warm grader, per exercise?
 
 For each exercise's reference solution, in one run, warm (one WarmServer per setup, a warm-up
-submission first, then alternating rounds):
-  * sandboxed: the grader as it is (parse and every task in their own sandboxes);
+submission first, then rounds that take turns between the setups, so that a change in the
+machine's load during the run touches all three alike):
+  * sandboxed: the grader as it is (the file imported, and its tasks run, in the sandbox);
   * no sandbox: the same pipeline with ``--no-sandbox`` (same processes, no namespaces);
   * baseline: the grader of the commit before the sandbox (``--baseline REV``, default the parent
     of the commit that added ``autograder/sandbox``), checked out in a temporary worktree and run
@@ -32,24 +33,21 @@ from autograder.config import GradeConfig
 from autograder.exercises import find
 from autograder.grade import grade
 from autograder.runner import WarmServer
-rounds, sandbox, exercises = int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4:]
+sandbox = sys.argv[2] == "1"
 kwargs = {} if sandbox else {"sandbox": False}
 try:
     config = GradeConfig.from_env(**kwargs)
 except TypeError:  # a grader without the option
     config = GradeConfig.from_env()
-times = {ex: [] for ex in exercises}
 with WarmServer(config) as server:
-    grade(find(exercises[0]), Path(sys.argv[1]) / "solutions" / find(exercises[0]).id / "dag.py",
-          config, server)  # warm-up
-    for _ in range(rounds):
-        for ex in exercises:
-            exercise = find(ex)
-            started = time.monotonic()
-            report = grade(exercise, Path(sys.argv[1]) / "solutions" / exercise.id / "dag.py", config, server)
-            times[ex].append(time.monotonic() - started)
-            assert report.status == "pass", (ex, [c.message for c in report.checks if c.status != "pass"])
-print(json.dumps(times))
+    print("ready", flush=True)
+    for line in sys.stdin:  # one exercise id a line: grade its solution, print the seconds
+        exercise = find(line.strip())
+        started = time.monotonic()
+        report = grade(exercise, Path(sys.argv[1]) / "solutions" / exercise.id / "dag.py", config, server)
+        elapsed = time.monotonic() - started
+        assert report.status == "pass", [c.message for c in report.checks if c.status != "pass"]
+        print(json.dumps(elapsed), flush=True)
 """
 
 
@@ -62,12 +60,26 @@ def _baseline_rev() -> str:
     return f"{added[-1]}^"
 
 
-def _measure(tree: Path, rounds: int, sandbox: bool, exercises: list[str]) -> dict[str, list[float]]:
-    done = subprocess.run([sys.executable, "-c", TIMER, str(tree), str(rounds), "1" if sandbox else "0",
-                           *exercises], cwd=tree, capture_output=True, text=True, timeout=1800)
-    if done.returncode != 0:
-        raise SystemExit(f"Timing in {tree} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+class _Timer:
+    """One setup's warm grader, kept running between rounds."""
+
+    def __init__(self, tree: Path, sandbox: bool) -> None:
+        self._proc = subprocess.Popen([sys.executable, "-c", TIMER, str(tree), "1" if sandbox else "0"],
+                                      cwd=tree, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self._proc.stdout.readline().strip() != "ready":
+            raise SystemExit(f"The grader in {tree} did not start.")
+
+    def grade(self, exercise: str) -> float:
+        self._proc.stdin.write(exercise + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"Grading {exercise} failed (see above).")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self._proc.stdin.close()
+        self._proc.wait(60)
 
 
 def main() -> int:
@@ -77,19 +89,29 @@ def main() -> int:
     parser.add_argument("--exercises", nargs="+", default=["ex02", "ex05", "ex01"])
     args = parser.parse_args()
     rev = args.baseline or _baseline_rev()
+    times: dict[str, dict[str, list[float]]] = {"baseline": {}, "no sandbox": {}, "sandboxed": {}}
     with tempfile.TemporaryDirectory(prefix="grader-baseline-") as folder:
         tree = Path(folder) / "tree"
         subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT,
                        capture_output=True, check=True)
+        timers: dict[str, _Timer] = {}
         try:
-            print(f"baseline {rev}: warming up and timing ...", flush=True)
-            base = _measure(tree, args.rounds, True, args.exercises)
+            print(f"baseline {rev}, the grader without sandbox, the grader: warming up ...", flush=True)
+            timers = {"baseline": _Timer(tree, True), "no sandbox": _Timer(ROOT, False),
+                      "sandboxed": _Timer(ROOT, True)}
+            for timer in timers.values():
+                timer.grade(args.exercises[0])  # the first grade of a warm grader is not typical
+            for round_ in range(args.rounds):
+                print(f"round {round_ + 1} of {args.rounds} ...", flush=True)
+                for ex in args.exercises:
+                    for name, timer in timers.items():
+                        times[name].setdefault(ex, []).append(timer.grade(ex))
         finally:
+            for timer in timers.values():
+                timer.close()
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
                            capture_output=True)
-    print("sandboxed and without sandbox ...", flush=True)
-    boxed = _measure(ROOT, args.rounds, True, args.exercises)
-    bare = _measure(ROOT, args.rounds, False, args.exercises)
+    base, bare, boxed = times["baseline"], times["no sandbox"], times["sandboxed"]
     print(f"\n{'exercise':10}{'baseline':>10}{'no sandbox':>12}{'sandboxed':>11}"
           f"{'/ baseline':>12}{'/ no sandbox':>14}")
     for ex in args.exercises:
