@@ -1,6 +1,7 @@
 """Command line of the autograder.
 
     python -m autograder list
+    python -m autograder checklist [--write] [EXERCISE...]  (the README checklists, from the specs)
     python -m autograder grade EXERCISE [--submission PATH] [--format text|json] [--timeout SECONDS]
                                         [--watch] [--cold]
     python -m autograder grade-class SUBMITTED --out OUT [--jobs N] [--nbgrader-db GRADEBOOK]
@@ -35,11 +36,28 @@ from autograder.render import as_json, as_text
 SOCKET_ENV = "AUTOGRADER_SOCKET"
 
 
+def _checklist(args: argparse.Namespace) -> int:
+    from autograder import checklist
+
+    exercises = [find(name) for name in args.exercise] or list(all_exercises().values())
+    for ex in exercises:
+        if not args.write:
+            print(checklist.render(ex))
+        elif checklist.write(ex):
+            print(f"{checklist.readme(ex).relative_to(REPO_ROOT)}: checklist written")
+        else:
+            print(f"{checklist.readme(ex).relative_to(REPO_ROOT)}: already as the spec says")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the exercises")
+    cl = sub.add_parser("checklist", help="print (or --write into each README) the checklist the spec gives")
+    cl.add_argument("exercise", nargs="*", help="exercise ids or prefixes (default: all)")
+    cl.add_argument("--write", action="store_true", help="write it into exercises/<id>/README.md")
     g = sub.add_parser("grade", help="grade one exercise")
     g.add_argument("exercise", nargs="+", help="exercise id, or a unique prefix of it (ex02)")
     g.add_argument("--submission", type=Path, help="the DAG file (default: exercises/<id>/dag.py)")
@@ -71,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         for ex in all_exercises().values():
             print(f"{ex.id:28}{ex.title}")
         return 0
+    if args.command == "checklist":
+        return _checklist(args)
     if args.command == "grade-class":
         return _grade_class(args)
     if args.command == "class-report":

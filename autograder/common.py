@@ -42,6 +42,13 @@ OTHER_FIXES = {
                                "and JSON-serialisable: return `df.to_dict(\"records\")` instead and "
                                "rebuild the frame downstream with `pd.DataFrame(rows)`, or write the "
                                "frame to the warehouse and return the table's name.",
+    # insert_rows given dicts: it iterates each row, so it inserts the keys ("id", "name", ...).
+    "datatype mismatch": "hook.insert_rows takes each row as a tuple or list of values in the "
+                         "table's column order, e.g. (1, 'Alice', 34); a dict row inserts its keys: "
+                         "turn each dict into a tuple, (r['id'], r['name'], r['age']).",
+    "invalid input syntax for type": "hook.insert_rows takes each row as a tuple or list of values "
+                                     "in the table's column order; a dict row inserts its keys: "
+                                     "turn each dict into a tuple of its values.",
 }
 DUPLICATE_TASK = re.compile(r"Task id '([^']*)' has already been added to the Dag")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from autograder.checks import Check, check
 from autograder.facts import Facts
-from autograder.values import normalize_row, row_differences
+from autograder.values import as_int, describe_value, normalize_row, row_differences
 
 Problem = Callable[[Facts, str], str | None]  # why a text is wrong (None: it is right)
 
@@ -265,3 +265,42 @@ def returns(task_id: str, check_id: str = "run.output", *, title: str, points: f
             return judge(facts, facts.run.xcoms.get(task_id))
         return returned
     return wrap
+
+
+def returns_rows(task_id: str, key: str, ids: Callable[[Facts], list[int]], file: str, *,
+                 dicts: bool = False, check_id: str = "run.extract", points: float = 1,
+                 **shown: Any) -> Check:
+    """``task_id`` returns every row of ``data/<file>``: one per ``key`` of ``ids(facts)``.
+
+    A row may be a dict (``key`` is looked up, in any case) or, unless ``dicts``, a list or tuple
+    (``key`` first).
+    """
+
+    def row_id(row: Any) -> int | None:
+        if isinstance(row, dict):
+            return as_int({str(k).lower(): v for k, v in row.items()}.get(key))
+        return as_int(row[0]) if isinstance(row, list | tuple) and row else None
+
+    @returns(task_id, check_id, title=f"{task_id} returns every row of {file}", points=points,
+             hint=f"Read the file next to the DAG: Path(__file__).parent / \"data\" / \"{file}\", and "
+                  "return its rows: the return value becomes the task's XCom.", **shown)
+    def rows(facts: Facts, got: Any) -> str:
+        want = sorted(ids(facts))
+        assert isinstance(got, list), (f"`{task_id}` returned {describe_value(got)}; return the rows "
+                                       f"of {file} as a list so that the next task can pull them.")
+        odd = next((r for r in got if not isinstance(r, dict)), None) if dicts else None
+        assert odd is None, (f"`{task_id}` returned rows such as {describe_value(odd)}; return each "
+                             "row as a dict of its columns (csv.DictReader gives one per row).")
+        have = sorted((row_id(r) for r in got), key=lambda i: (i is None, i or 0))
+        if all(i is None for i in have):  # rows without their key column: count them
+            assert len(got) == len(want), (
+                f"On the grading data, `{task_id}` returned {len(got)} rows; {file} holds "
+                f"{len(want)}. Return every row of the file next to the DAG.")
+            return f"{len(want)} rows of {file}."
+        assert have == want, (
+            f"On the grading data, `{task_id}` returned {len(got)} rows with {key}s "
+            f"{have[:8]}{'…' if len(have) > 8 else ''}; {file} holds {len(want)} rows with {key}s "
+            f"{want[:8]}{'…' if len(want) > 8 else ''}. Return every row of the file next to the DAG.")
+        return f"{len(want)} rows of {file}."
+
+    return rows

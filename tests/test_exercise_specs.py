@@ -18,7 +18,7 @@ from croniter import croniter
 
 from autograder.checks import evaluate
 from autograder.exercises import Exercise, SpecError, all_exercises, validate
-from autograder.facts import DagInfo, Facts, RunInfo, TaskInfo
+from autograder.facts import DagInfo, ErrorInfo, Facts, RunInfo, TaskInfo
 
 EXERCISES = all_exercises()
 WEEK = datetime(2023, 10, 1, tzinfo=timezone.utc)
@@ -44,16 +44,19 @@ def right_xcoms(ex: Exercise, want: dict) -> tuple[dict, dict]:
     """What the tasks of a correct DAG return (and push under other keys) on the sample data."""
     day = ex.run_ds
     if ex.id == "ex01_daily_etl":
-        return {"transform": [dict(zip(("id", "name", "age"), r, strict=True)) for r in want["adults"]]}, {}
+        return {"extract": [dict(zip(("id", "name", "age"), r, strict=True)) for r in want["all"]],
+                "transform": [dict(zip(("id", "name", "age"), r, strict=True)) for r in want["adults"]]}, {}
     if ex.id == "ex02_parallel_regions":
         merged = want["merge_results"]
-        return {**{f"process_{r}": merged[r] for r in ("us", "eu", "asia")}, "merge_results": merged}, {}
+        return {"extract_all": [{"order_id": i} for i in want["order_ids"]], "merge_results": merged,
+                **{f"process_{r}": merged[r] for r in ("us", "eu", "asia")}}, {}
     if ex.id == "ex03_first_dag":
         return {"say_hello": "Hello from Airflow!", "print_date": "Wed Jan  3 00:00:00 UTC 2024"}, {}
     if ex.id == "ex04_operators":
         return {"print_run_date": f"Processing date: {day}", "total_revenue": want["revenue"]}, {}
     if ex.id == "ex05_diamond":
-        return {"transform_a": want["transform_a"], "transform_b": want["transform_b"],
+        return {"extract": [{"visit_id": i} for i in want["visit_ids"]],
+                "transform_a": want["transform_a"], "transform_b": want["transform_b"],
                 "merge": {"visits_per_page": want["transform_a"], "average_seconds": want["transform_b"],
                           "total_visits": want["total_visits"]}}, {}
     if ex.id == "ex06_xcom_etl":
@@ -62,7 +65,8 @@ def right_xcoms(ex: Exercise, want: dict) -> tuple[dict, dict]:
     if ex.id == "ex07_business_hours":
         return {"report_slot": f"{ex.run_date:%Y-%m-%d %H:%M}"}, {}
     if ex.id == "ex08_fix_broken_dag":
-        return {"report": {"date": day, **want["report"]},
+        return {"extract": [{"event_id": str(i)} for i in want["event_ids"]],
+                "transform": want["report"]["by_action"], "report": {"date": day, **want["report"]},
                 "announce": f"Event report for {day} is ready"}, {}
     raise AssertionError(f"no right facts for {ex.id}: add them here")
 
@@ -76,7 +80,8 @@ def right_facts(ex: Exercise) -> Facts:
              for t in ex.tasks}
     dag = DagInfo(dag_id=ex.dag_id, tasks=tasks, schedule=f"CronTriggerTimetable('{ex.schedule}')",
                   schedule_text=ex.schedule_text, run_times=times, expected_run_times=times,
-                  start_date=f"{ex.start_date.isoformat()}T00:00:00+00:00", catchup=ex.catchup)
+                  start_date=f"{ex.start_date.isoformat()}T00:00:00+00:00", catchup=ex.catchup,
+                  tags=("example",), description="My first Airflow DAG")
     xcoms, keys = right_xcoms(ex, want)
     run = RunInfo("success", {t: "success" for t in ex.tasks}, xcoms, {}, xcom_keys=keys)
     facts = Facts(exercise=ex, submission=Path("dag.py"), filename="dag.py", source="",
@@ -164,8 +169,19 @@ MISTAKES = [
      ["Emails went to boss@company.com, not to team@company.com."]),
     ("ex01", "subject without the words", _mail(subject="ETL done"), "run.email",
      ["'ETL done'", "it must contain 'ETL Success'"]),
-    ("ex01", "re-run duplicates rows", _set(warehouse_rows=lambda rows: rows + rows), "advice.idempotent",
+    ("ex01", "re-run duplicates rows", _set(warehouse_rows=lambda rows: rows + rows), "run.idempotent",
      ["appear more than once"]),
+    ("ex01", "no owner", _task("load", owner="airflow"), "settings.owner",
+     ["`load` is owned by 'airflow', not 'data_team'", "'owner': 'data_team' in default_args"]),
+    ("ex01", "extract returns tuples", _xcom("extract", lambda v: [tuple(r.values()) for r in v]),
+     "run.extract", ["`extract` returned rows such as tuple", "as a dict of its columns"]),
+    ("ex01", "mail sent from Python", _task("send_email", operator="PythonOperator"), "structure.operators",
+     ["`send_email` is a PythonOperator, the exercise asks for an EmailOperator"]),
+    ("ex01", "dicts to insert_rows", _set(run=lambda run: RunInfo(**{**run.__dict__, "state": "failed",
+     "task_states": {**run.task_states, "load": "failed"}, "failures": {"load": ErrorInfo(
+         "IntegrityError", "datatype mismatch", 31, "hook.insert_rows('users', adults)")}})),
+     "run.tasks_succeeded", ["IntegrityError: datatype mismatch", "hook.insert_rows takes each row as a "
+                             "tuple or list of values in the table's column order"]),
     ("ex01", "a missing edge", _edges(("extract", "transform"), ("transform", "load")), "structure.edges",
      ["missing load >> send_email"]),
     ("ex01", "daily at midnight", _dag(run_times=run_times("0 0 * * *")), "schedule.timing",
@@ -181,12 +197,23 @@ MISTAKES = [
      ["`merge_results` has trigger_rule=\"one_success\"", "`process_asia`, `process_eu` and `process_us`"]),
     ("ex02", "unrounded total", _xcom("merge_results", lambda v: {**v, "total": {"orders": 0, "revenue": 1}}),
      "run.output", ["['total']['orders'] is 0"]),
+    ("ex02", "extract_all drops rows", _xcom("extract_all", lambda v: v[:3]), "run.extract",
+     ["`extract_all` returned 3 rows with order_ids"]),
+    ("ex02", "a region without its name",
+     _xcom("process_eu", lambda v: {k: x for k, x in v.items() if k != "region"}), "run.regions",
+     ["process_eu's result['region'] is nothing (None), expected 'eu'"]),
+    ("ex02", "report sent from Python", _task("send_report", operator="PythonOperator"),
+     "structure.operators", ["`send_report` is a PythonOperator"]),
     ("ex02", "email without totals", _mail(body="<p>The report is ready.</p>"), "run.email",
      ["reads '<p>The report is ready.</p>'", "it must show the totals of the run"]),
     ("ex03", "a PythonOperator", _task("say_hello", operator="PythonOperator"), "structure.bash",
      ["`say_hello` is a PythonOperator, the exercise asks for a BashOperator"]),
     ("ex03", "2 retries", _task("print_date", retries=2), "settings.default_args",
      ["`print_date` has retries=2", "retries=3"]),
+    ("ex03", "tags dropped", _dag(tags=()), "settings.tags",
+     ["its tags are [], without ['example']", "Keep `description='My first Airflow DAG'`"]),
+    ("ex03", "description changed", _dag(description="Hello"), "settings.tags",
+     ["its description is 'Hello', the starter's is 'My first Airflow DAG'"]),
     ("ex03", "greeting without !", _xcom("say_hello", "Hello from Airflow"), "run.say_hello",
      ["'Hello from Airflow'", "Only capitals, quotes or punctuation differ"]),
     ("ex03", "echo date", _xcom("print_date", "date"), "run.print_date", ["printed 'date'", "not a date"]),
@@ -194,6 +221,11 @@ MISTAKES = [
      "structure.operators", ["`total_revenue` is a BashOperator"]),
     ("ex04", "single quotes", _xcom("print_run_date", "Processing date: $RUN_DATE"), "run.run_date",
      ["single quotes stop bash"]),
+    ("ex04", "the timestamp instead of ds",
+     _xcom("print_run_date", "Processing date: 2024-01-03T02:00:00+00:00"), "run.run_date",
+     ["expected 'Processing date: 2024-01-03'", "`{{ ds }}` renders it as `2024-01-03`"]),
+    ("ex04", "ts_nodash", _xcom("print_run_date", "Processing date: 20240103T020000"), "run.run_date",
+     ["`{{ ds }}` → `2024-01-03`"]),
     ("ex04", "no env", _xcom("print_run_date", "Processing date:"), "run.run_date", ["$RUN_DATE was empty"]),
     ("ex04", "count instead of sum", _xcom("total_revenue", lambda v: 1), "run.output", ["returned int 1"]),
     ("ex04", "subject without the value", _mail(subject="Revenue for 2024-01-03: None"), "run.email",
@@ -203,6 +235,8 @@ MISTAKES = [
      "structure.parallel", ["`transform_b` waits for `transform_a`"]),
     ("ex05", "merge with one_success", _task("merge", trigger_rule="one_success"), "structure.joins",
      ["`merge` has trigger_rule=\"one_success\"", "`transform_a` and `transform_b` have all succeeded"]),
+    ("ex05", "extract returns a path", _xcom("extract", "/data/visits.csv"), "run.extract",
+     ["`extract` returned str '/data/visits.csv'"]),
     ("ex05", "integer average", _xcom("transform_b", lambda v: int(v)), "run.transforms",
      ["transform_b returned int"]),
     ("ex05", "merge without the average", _xcom("merge", lambda v: {**v, "average_seconds": None}),
@@ -229,6 +263,12 @@ MISTAKES = [
     ("ex07", "ds only", _xcom("report_slot", "2024-01-02"), "run.output", ["that is `ds`, the day only"]),
     ("ex08", "a day early", _xcom("report", lambda v: {**v, "date": "2024-01-02"}), "run.output",
      ["'2024-01-02' is Tuesday 2024-01-02, the day before the run; expected '2024-01-03'"]),
+    ("ex08", "extract returns text", _xcom("extract", "event_id,user_id,action"), "run.extract",
+     ["`extract` returned str"]),
+    ("ex08", "transform returns pairs", _xcom("transform", lambda v: sorted(v.items())), "run.transform",
+     ["`transform` returned list", "expected the number of events per action"]),
+    ("ex08", "announce in other words", _xcom("announce", "Report 2024-01-03 ready"), "run.announce",
+     ["expected 'Event report for 2024-01-03 is ready'", "not in the words asked for"]),
     ("ex08", "announce without the date", _xcom("announce", "Event report is ready"), "run.announce",
      ["must name the date 2024-01-03"]),
     ("ex08", "an Airflow 2 import left", _set(airflow2_idioms=[{"line": 3, "message": "AIR302 moved."}]),
@@ -273,7 +313,7 @@ def test_the_registry_refuses_a_spec_that_contradicts_itself():
         validate(_spec(checks=tuple(rest)), "spec.py")
     with pytest.raises(SpecError, match=r"spec\.py: check 'file\.parses' is declared twice"):
         validate(_spec(checks=(first, first, *rest)), "spec.py")
-    with pytest.raises(SpecError, match=r"spec\.py: the checks' points add up to 15 .* but the exercise "
+    with pytest.raises(SpecError, match=r"spec\.py: the checks' points add up to 16 .* but the exercise "
                                         r"declares points=14"):
         validate(_spec(points=14), "spec.py")
     with pytest.raises(SpecError, match=r"check 'import\.loads' needs 'file\.parses', which runs after it"):

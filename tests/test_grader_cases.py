@@ -2,7 +2,8 @@
 
 Each folder tests/grader_cases/<exercise>/<case>/ holds a `dag.py` and an `expected.json`:
 {"status": "pass"|"fail", "checks": {check_id: status}, "messages": {check_id: [substring]},
-"hints": {check_id: [substring]}}.
+"hints": {check_id: [substring]}, "only": true}. With "only", the checks marked "fail" are the only
+graded checks that fail: the file breaks one line of the exercise's checklist.
 Also: every reference solution passes, every starter fails without a grader error.
 """
 
@@ -80,6 +81,9 @@ def test_golden_case(case: Path, reports: dict[str, Report]):
         for fragment in fragments:
             assert fragment in by_id[check_id].hint, f"{check_id}: {fragment!r}\n{by_id[check_id].hint}"
     assert not [c for c in report.checks if c.status == "error"], _summary(report)
+    if expected.get("only"):  # a file that breaks one checklist line: no other graded check fails
+        failed = {c.id for c in report.checks if c.status == "fail" and c.max_points}
+        assert failed == {i for i, s in expected["checks"].items() if s == "fail"}, _summary(report)
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)

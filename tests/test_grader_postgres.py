@@ -40,7 +40,7 @@ def test_solution_loads_the_warehouse_on_postgres(postgres_url):
                    GradeConfig.from_env(warehouse_url=postgres_url))
     checks = {c.id: c for c in report.checks}
     assert checks["run.warehouse"].status == "pass", checks["run.warehouse"].message
-    assert checks["advice.idempotent"].status == "pass", checks["advice.idempotent"].message
+    assert checks["run.idempotent"].status == "pass", checks["run.idempotent"].message
     assert report.status == "pass"
     assert _databases(postgres_url) == before, "the grader left its per-submission database behind"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,21 @@ EXERCISES = Path(__file__).resolve().parent.parent.parent / "exercises"
 
 class SpecError(ValueError):
     """An exercise spec contradicts itself: raised when the registry loads."""
+
+
+# One section of a README checklist: its heading (Markdown, "" for none), its lines, each with the
+# ids of the checks that verify it, and a paragraph after its lines ("" for none).
+Line = tuple[str, tuple[str, ...]]
+Section = tuple[str, tuple[Line, ...], str]
+
+
+def dag_section(dag_id: str, schedule: str, *more: Line, heading: str = "**The DAG**",
+                schedule_checks: tuple[str, ...] = ("schedule.timing",)) -> Section:
+    """The usual first section of a checklist: dag_id, ``schedule`` (its line, verified by
+    ``schedule_checks``), start_date and catchup as the course sets them, then ``more`` lines."""
+    return (heading, ((f'`dag_id="{dag_id}"`', ("import.dag_id",)), (schedule, schedule_checks),
+                      ('`start_date=pendulum.datetime(2023, 10, 1, tz="UTC")`', ("schedule.start_date",)),
+                      ("`catchup=False`", ("schedule.catchup",)), *more), "")
 
 
 def chain(*tasks: str) -> frozenset[tuple[str, str]]:
@@ -43,6 +58,7 @@ class Exercise:
     checks: tuple[Check, ...]
     points: float  # what the checks' points add up to: a check added or removed shows here
     tasks: frozenset[str] = frozenset()  # default: the tasks the edges name
+    checklist: tuple[Section, ...] = ()  # the README's checklist; gives each check its line
     start_date: date = date(2023, 10, 1)
     catchup: bool = False
     expected_from: Callable[[Path], dict[str, Any]] = field(default=lambda _: {})
@@ -53,6 +69,21 @@ class Exercise:
     def __post_init__(self) -> None:
         if not self.tasks:
             object.__setattr__(self, "tasks", frozenset(t for edge in self.edges for t in edge))
+        lined: dict[str, tuple[str, str]] = {}
+        for heading, lines, _ in self.checklist:
+            for text, ids in lines:
+                for check_id in ids:
+                    if check_id in lined:
+                        raise SpecError(f"{self.id}: check {check_id!r} verifies two checklist "
+                                        f"lines; a check verifies one line (split it in two).")
+                    lined[check_id] = (heading, text)
+        unknown = sorted(set(lined) - {c.id for c in self.checks})
+        if unknown:
+            raise SpecError(f"{self.id}: the checklist names {', '.join(map(repr, unknown))}, which "
+                            "is no check of this exercise.")
+        checks = tuple(replace(c, section=lined[c.id][0], line=lined[c.id][1], visibility="learner")
+                       if c.id in lined else c for c in self.checks)
+        object.__setattr__(self, "checks", checks)
 
     @property
     def run_date(self) -> datetime:
@@ -95,6 +126,10 @@ def validate(exercise: Exercise, where: str) -> None:
             if need not in seen:
                 raise SpecError(f"{where}: check {c.id!r} needs {need!r}, which runs after it: "
                                 f"list {need!r} first.")
+        if c.visibility == "learner" and not c.line:
+            raise SpecError(f"{where}: check {c.id!r} is in no line of the checklist: name it in "
+                            "the line it verifies, or declare it visibility=\"instructor\" (on "
+                            "purpose in no line).")
         seen.add(c.id)
     total = round(sum(c.points for c in exercise.checks), 6)
     if total != exercise.points:

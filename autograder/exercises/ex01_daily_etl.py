@@ -10,9 +10,9 @@ from typing import Any
 from autograder import factories
 from autograder.checks import check
 from autograder.factories import returns
-from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, EMAIL_HINT, airflow3_idioms,
+from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, EMAIL_HINT, _listed, airflow3_idioms,
                                tasks_succeeded)
-from autograder.exercises import Exercise, chain
+from autograder.exercises import Exercise, chain, dag_section
 from autograder.facts import Facts
 from autograder.values import describe_value, normalize_row, row_differences
 
@@ -50,13 +50,14 @@ retries = factories.retries(
                "default_args={'retries': 2, 'retry_delay': timedelta(minutes=5)}.")
 
 
-@check("advice.owner", title="Tasks are owned by data_team (advice, no points)", points=0,
-       visibility="instructor",
-       needs=["structure.tasks"])
+@check("settings.owner", title="Every task is owned by data_team", points=1, needs=["structure.tasks"],
+       hint="default_args={'owner': 'data_team', 'retries': 2, 'retry_delay': timedelta(minutes=5)}.")
 def owner(facts: Facts) -> None:
-    owners = {t.owner for t in facts.dag.tasks.values()}
-    assert owners == {"data_team"}, (f"Owner is {', '.join(sorted(map(str, owners)))}; add "
-                                     "'owner': 'data_team' to default_args so the UI shows who to ask.")
+    wrong = {t.task_id: t.owner for t in facts.dag.tasks.values() if t.owner != "data_team"}
+    owners = ", ".join(sorted({repr(o) for o in wrong.values()}))
+    assert not wrong, (f"{_listed(wrong)} {'is' if len(wrong) == 1 else 'are'} owned by {owners}, "
+                       "not 'data_team': put 'owner': 'data_team' in default_args so that every task "
+                       "gets it (the UI shows the owner as who to ask).")
 
 
 @returns("transform", "run.output",
@@ -81,8 +82,7 @@ warehouse = factories.warehouse_rows(
          "hook.run('CREATE TABLE IF NOT EXISTS users (...)') and hook.insert_rows('users', rows).")
 
 
-@check("advice.idempotent", title="Running the DAG again does not duplicate rows (advice)", points=0,
-       visibility="instructor",
+@check("run.idempotent", title="Running the DAG again does not duplicate rows", points=1,
        hidden=True, show_pass=True,
        needs=["run.warehouse"],
        hint="Delete the ids you are about to insert first, or use an upsert "
@@ -104,12 +104,44 @@ def idempotent(facts: Facts) -> str:
     return "A second run left the table as it was."
 
 
+CHECKLIST = (
+    dag_section("daily_etl", 'runs every day at 03:00: `schedule="0 3 * * *"`',
+                ('`default_args` with `owner="data_team"`, `retries=2`, `retry_delay=timedelta(minutes=5)`',
+                 ("settings.owner", "settings.retries"))),
+    ("**The tasks**", (
+        ("four tasks in one chain: `extract >> transform >> load >> send_email`",
+         ("structure.tasks", "structure.edges")),
+        ("""`extract` reads `data/users.csv` (columns `id,name,age`) and returns its rows as a list of
+      dicts. Build the path from the DAG file, `Path(__file__).parent / "data" / "users.csv"`:
+      the grader runs your DAG on its own CSV file, with other users in it.""", ("run.extract",)),
+        ("""`transform` returns only the users with `age` **strictly greater than 18**: someone who is
+      exactly 18 is dropped. Values read from a CSV file are strings until you convert them.""",
+         ("run.output",)),
+        ("""`load` writes those users into the table `users (id, name, age)` of the database behind the
+      Airflow connection `warehouse`:
+  - get the hook from the connection, so the same code works on SQLite and PostgreSQL:
+    `BaseHook.get_connection("warehouse").get_hook()` (`from airflow.sdk import BaseHook`);
+  - create the table if it is missing:
+    `CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)`;
+  - insert with `hook.insert_rows(...)`, rows as tuples in the table's column order; running
+    the DAG twice must not duplicate anyone (`replace=True, replace_index="id"` upserts on the
+    primary key).""", ("run.warehouse", "run.idempotent")),
+        ("""`send_email` is an `EmailOperator` (`airflow.providers.smtp.operators.smtp`) to
+      `team@company.com` with a subject that contains `ETL Success`.""",
+         ("structure.operators", "run.email")),
+    ), ""),
+)
+
 EXERCISE = Exercise(
     id="ex01_daily_etl", title="Exercise 1: daily ETL", dag_id="daily_etl",
     edges=chain(*TASKS), schedule="0 3 * * *", schedule_text="every day at 03:00 UTC",
-    checks=(*COMMON_HEAD, *COMMON_SCHEDULE, retries, owner, tasks_succeeded, transformed, warehouse,
+    checks=(*COMMON_HEAD, factories.operators({"send_email": ("Email", "an EmailOperator")}),
+            *COMMON_SCHEDULE, owner, retries, tasks_succeeded,
+            factories.returns_rows("extract", "id", lambda facts: [r[0] for r in facts.expected["all"]],
+                                   "users.csv", dicts=True),
+            transformed, warehouse,
             factories.email(title="An email with \"ETL Success\" in its subject reaches the team",
                             subject=factories.subject_contains("ETL Success"), hint=EMAIL_HINT),
             idempotent, airflow3_idioms),
-    points=15, expected_from=expected_from, warehouse_table="users", runs=2,
+    points=19, expected_from=expected_from, warehouse_table="users", runs=2, checklist=CHECKLIST,
 )

@@ -11,7 +11,7 @@ from typing import Any
 from autograder import factories
 from autograder.factories import returns
 from autograder.common import COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, tasks_succeeded
-from autograder.exercises import Exercise, chain
+from autograder.exercises import Exercise, chain, dag_section
 from autograder.facts import Facts
 from autograder.values import close, describe_value, numbers_in
 
@@ -46,10 +46,11 @@ def _clock_dates() -> set[str]:
                "env={\"RUN_DATE\": \"{{ ds }}\"}).")
 def run_date(facts: Facts, got: Any) -> str:
     run_ds = facts.exercise.run_ds
+    want = f"Processing date: {run_ds}"
     text = "" if got is None else str(got).strip()
     assert text, ("`print_run_date` printed nothing (its XCom is "
                   f"{describe_value(got)}): echo the date, `echo \"Processing date: $RUN_DATE\"`.")
-    if run_ds in text:
+    if text == want:
         return f"`print_run_date` printed {text!r}: the date of the graded run."
     if "$RUN_DATE" in text:
         why = ("bash printed `$RUN_DATE` as it is: single quotes stop bash from expanding variables, "
@@ -57,15 +58,22 @@ def run_date(facts: Facts, got: Any) -> str:
     elif "{{" in text:
         why = ("the template was not rendered: put `{{ ds }}` in `env` or `bash_command`, which "
                "Airflow renders")
-    elif any(day in text for day in _clock_dates()):
+    elif any(day in text for day in _clock_dates() - {run_ds}):
         why = ("that is today's date from the clock, not the date of the run. A run keeps its date "
                "even when it runs late or is re-run: read it from the template `{{ ds }}`")
     elif text.rstrip().endswith(":"):
         why = ("$RUN_DATE was empty: set it with env={\"RUN_DATE\": \"{{ ds }}\"} on the "
                "BashOperator")
+    elif run_ds in text and text.startswith(want):
+        why = (f"the date is in another form than the one asked for, YYYY-MM-DD: `{{{{ ds }}}}` renders "
+               f"it as `{run_ds}`; use env={{\"RUN_DATE\": \"{{{{ ds }}}}\"}}")
+    elif run_ds in text:
+        why = f"print exactly `{want}`: `echo \"Processing date: $RUN_DATE\"`"
     else:
-        why = "the output must contain the run's date, from env={\"RUN_DATE\": \"{{ ds }}\"}"
-    raise AssertionError(f"`print_run_date` printed {text!r}; the graded run is for {run_ds}: {why}.")
+        why = (f"the run's date, in the form `{{{{ ds }}}}` renders it (`{{{{ ds }}}}` → `{run_ds}`), comes "
+               "from env={\"RUN_DATE\": \"{{ ds }}\"}")
+    raise AssertionError(f"`print_run_date` printed {text!r}, expected {want!r} (the graded run is "
+                         f"for {run_ds}): {why}.")
 
 
 def _explain_revenue(got: Any, want: dict) -> str:
@@ -110,10 +118,35 @@ email = factories.email(
     hint="subject=\"Revenue for {{ ds }}: {{ ti.xcom_pull(task_ids='total_revenue') }}\" — the "
          "subject of an EmailOperator is a template.")
 
+CHECKLIST = (
+    dag_section("common_operators", 'runs every day at 02:00 UTC: `schedule="0 2 * * *"`'),
+    ("**The tasks**", (
+        ("three tasks in one chain: `print_run_date >> total_revenue >> send_summary`",
+         ("structure.tasks", "structure.edges")),
+        ("""`print_run_date` is a `BashOperator`, `total_revenue` a `PythonOperator` (or a `@task`
+      function) and `send_summary` an `EmailOperator` (`airflow.providers.smtp.operators.smtp`)""",
+         ("structure.operators",)),
+        ("""`print_run_date` prints exactly `Processing date: <the run's date>`, for example
+      `Processing date: 2024-01-02` — the date of the run, not today's date. Like the lesson's
+      `with_env` task, pass it in an environment variable: `env={"RUN_DATE": "{{ ds }}"}` and
+      `bash_command='echo "Processing date: $RUN_DATE"'`. `env` is a template: Airflow replaces
+      `{{ ds }}` with the run's date (`YYYY-MM-DD`) just before the task runs.""", ("run.run_date",)),
+        ("""`total_revenue` reads `data/orders.csv` (columns `order_id,customer,amount`) and returns
+      the sum of `amount`, **rounded to 2 decimals** (622.79 for the sample file). Build the path
+      from the DAG file, `Path(__file__).parent / "data" / "orders.csv"`: the grader runs your DAG
+      on its own CSV file. Some customer names contain a comma, in quotes: read the file with
+      `csv.DictReader`.""", ("run.output",)),
+        ("""`send_summary` sends to `team@company.com` a subject that shows the revenue, pulled from
+      `total_revenue`'s XCom:
+      `subject="Revenue for {{ ds }}: {{ ti.xcom_pull(task_ids='total_revenue') }}"`.""",
+         ("run.email",)),
+    ), ""),
+)
+
 EXERCISE = Exercise(
     id="ex04_operators", title="Exercise 4: common operators", dag_id="common_operators",
     edges=chain(*TASKS), schedule="0 2 * * *", schedule_text="every day at 02:00 UTC",
     checks=(*COMMON_HEAD, operators, *COMMON_SCHEDULE, tasks_succeeded, run_date, revenue, email,
             airflow3_idioms),
-    points=16, expected_from=expected_from,
+    points=16, expected_from=expected_from, checklist=CHECKLIST,
 )

@@ -11,7 +11,7 @@ from autograder import factories
 from autograder.checks import check
 from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms, joins_wait_for_all,
                                tasks_succeeded)
-from autograder.exercises import Exercise
+from autograder.exercises import Exercise, dag_section
 from autograder.facts import Facts
 from autograder.values import as_int, close, describe_value
 
@@ -25,7 +25,7 @@ def expected_from(data: Path) -> dict[str, Any]:
     per_page = dict(Counter(r["page"] for r in rows))
     average = sum(int(r["seconds"]) for r in rows) / len(rows)
     return {"transform_a": per_page, "transform_b": round(average, 1), "average_exact": average,
-            "total_visits": len(rows)}
+            "total_visits": len(rows), "visit_ids": [int(r["visit_id"]) for r in rows]}
 
 
 def _per_page_problems(name: str, got: Any, want: dict[str, int]) -> list[str]:
@@ -82,6 +82,39 @@ def merged(facts: Facts) -> str:
     return f"merge returned {want['total_visits']} visits over {len(want['transform_a'])} pages."
 
 
+CHECKLIST = (
+    dag_section("diamond_pipeline",
+                'runs every 6 hours, at 00:00, 06:00, 12:00 and 18:00 UTC: `schedule="0 */6 * * *"`'),
+    ("**The dependencies**", (
+        ("""exactly these five arrows: `extract >> transform_a`, `extract >> transform_b`,
+      `transform_a >> merge`, `transform_b >> merge` and `merge >> load`""",
+         ("structure.tasks", "structure.edges")),
+        ("no arrow between `transform_a` and `transform_b`: they may run at the same time",
+         ("structure.parallel",)),
+        ("""`merge` waits for both transforms: leave its `trigger_rule` at the default, `all_success`
+      (`one_success` or `all_done` would let it start before both have succeeded)""",
+         ("structure.joins",)),
+    ), """`extract >> [transform_a, transform_b] >> merge >> load` draws all five; so do `set_downstream`,
+`chain(extract, [transform_a, transform_b], merge, load)` or, with TaskFlow, passing results from
+task to task."""),
+    ("**The tasks**", (
+        ("""`extract` reads `data/visits.csv` (columns `visit_id,page,seconds`) and returns its rows.
+      Build the path from the DAG file, `Path(__file__).parent / "data" / "visits.csv"`: the
+      grader runs your DAG on its own CSV file, with other pages in it.""", ("run.extract",)),
+        ("""`transform_a` returns the number of visits of each page, as a dict
+      (`{"/home": 4, "/pricing": 2, "/blog": 1, "/docs": 1}` for the sample file), and
+      `transform_b` the average of `seconds` over all visits, rounded to 1 decimal (`83.8` for the
+      sample file).""", ("run.transforms",)),
+        ("""`merge` pulls both results and returns
+      ```python
+      {"visits_per_page": {...}, "average_seconds": 83.8, "total_visits": 8}
+      ```
+      where `total_visits` is the sum of the counts in `visits_per_page`.""", ("run.merge",)),
+        ("`load` prints the summary (the grader only checks that it runs, after `merge`, and succeeds).",
+         ("run.tasks_succeeded",)),
+    ), ""),
+)
+
 EXERCISE = Exercise(
     id="ex05_diamond", title="Exercise 5: diamond dependencies", dag_id="diamond_pipeline",
     edges=frozenset({("extract", "transform_a"), ("extract", "transform_b"),
@@ -89,7 +122,9 @@ EXERCISE = Exercise(
     schedule="0 */6 * * *",
     schedule_text="every 6 hours, at 00:00, 06:00, 12:00 and 18:00 UTC",
     checks=(*COMMON_HEAD, factories.independent("transform_a", "transform_b", upstream="extract"),
-            joins_wait_for_all, *COMMON_SCHEDULE, tasks_succeeded, transforms, merged,
-            airflow3_idioms),
-    points=15, expected_from=expected_from,
+            joins_wait_for_all, *COMMON_SCHEDULE, tasks_succeeded,
+            factories.returns_rows("extract", "visit_id", lambda facts: facts.expected["visit_ids"],
+                                   "visits.csv"),
+            transforms, merged, airflow3_idioms),
+    points=16, expected_from=expected_from, checklist=CHECKLIST,
 )

@@ -124,10 +124,39 @@ warehouse = factories.warehouse_rows(
          "parameters, not f-strings, so that O'Brien cannot break the SQL.")
 
 
+CHECKLIST = (
+    ("**The DAG** (given in the starter)", (
+        ("""`dag_id="xcom_etl"`, `schedule="@daily"`, `start_date=pendulum.datetime(2023, 10, 1, tz="UTC")`,
+      `catchup=False`""", ("import.dag_id", "schedule.timing", "schedule.start_date", "schedule.catchup")),
+        ("three tasks in one chain: `extract >> transform >> load`", ("structure.tasks", "structure.edges")),
+    ), ""),
+    ("**The tasks**", (
+        ("""`extract` returns the list of records of `data/users.json` (each with `id`, `first_name`,
+      `last_name`, `email`, and sometimes other fields). Its return value is its XCom.""",
+         ("run.extract",)),
+        ("""`transform` pulls them with `ti.xcom_pull(task_ids="extract")` and returns one dict per user:
+      ```python
+      {"user_id": 1, "full_name": "Alice Martin", "email": "alice.martin@example.com"}
+      ```
+      `full_name` is the first and last name with one space between; `email` is lower-cased.""",
+         ("run.output",)),
+        ("`load` pulls `transform`'s result and writes it into the table\n"
+         "      `clean_users (user_id, full_name, email)` of the database behind the Airflow connection\n"
+         "      `warehouse`:\n"
+         '  - `hook = BaseHook.get_connection("warehouse").get_hook()` (`from airflow.sdk import BaseHook`);\n'  # noqa: E501
+         '  - `hook.run("CREATE TABLE IF NOT EXISTS clean_users (user_id INTEGER PRIMARY KEY, full_name TEXT, email TEXT)")`;\n'  # noqa: E501
+         '  - `hook.insert_rows("clean_users", rows, target_fields=["user_id", "full_name", "email"], replace=True, replace_index="user_id")`\n'  # noqa: E501
+         "    with `rows` a list of `(user_id, full_name, email)` tuples. Let the hook fill in the values:\n"
+         "    a name such as O'Brien breaks SQL built with f-strings.", ("run.warehouse",)),
+        ("""`load` then pushes the number of users it loaded under the XCom key `loaded_count`:
+      `ti.xcom_push(key="loaded_count", value=len(users))`.""", ("run.xcom_key",)),
+    ), ""),
+)
+
 EXERCISE = Exercise(
     id="ex06_xcom_etl", title="Exercise 6: passing data with XCom", dag_id="xcom_etl",
     edges=chain(*TASKS), schedule="@daily", schedule_text="every day at 00:00 UTC (@daily)",
     checks=(*COMMON_HEAD, *COMMON_SCHEDULE, tasks_succeeded, extracted, transformed, loaded_count,
             warehouse, airflow3_idioms),
-    points=16, expected_from=expected_from, warehouse_table=TABLE,
+    points=16, expected_from=expected_from, warehouse_table=TABLE, checklist=CHECKLIST,
 )

@@ -15,7 +15,7 @@ from autograder.checks import check
 from autograder.factories import returns
 from autograder.common import (COMMON_HEAD, COMMON_SCHEDULE, airflow3_idioms,
                                tasks_succeeded)
-from autograder.exercises import Exercise
+from autograder.exercises import Exercise, dag_section
 from autograder.facts import Facts
 from autograder.config import RUN_TIMES, SCHEDULE_REFERENCE
 from autograder.values import describe_value
@@ -175,11 +175,25 @@ def slot(facts: Facts, got: Any) -> str:
                          f"logical date, UTC): {why}.")
 
 
+CHECKLIST = (
+    dag_section("frequent_pipeline",
+                "runs every 15 minutes from 09:00 to 17:45 UTC, Monday to Friday, and at no other time:\n"
+                '      `schedule="*/15 9-17 * * 1-5"` (or any equivalent: `0,15,30,45 9-17 * * MON-FRI`,\n'
+                '      `CronTriggerTimetable("*/15 9-17 * * 1-5", timezone="UTC")`, ...)',
+                schedule_checks=("schedule.timing", "schedule.week")),
+    ("**One task**", (
+        ("""`report_slot` returns the run's **logical date** and time as text, exactly `"YYYY-MM-DD HH:MM"`
+      (24-hour clock): `context["logical_date"].strftime("%Y-%m-%d %H:%M")`. For the run of 09:15
+      on Monday 2 October 2023 that is `"2023-10-02 09:15"`.""",
+         ("structure.tasks", "structure.edges", "run.output")),
+    ), ""),
+)
+
 EXERCISE = Exercise(
     id="ex07_business_hours", title="Exercise 7: scheduling business hours",
     dag_id="frequent_pipeline", tasks=frozenset({"report_slot"}), edges=frozenset(),
     schedule=SCHEDULE, schedule_text="every 15 minutes, 09:00–17:45 UTC, Monday to Friday",
     checks=(*COMMON_HEAD, *COMMON_SCHEDULE, whole_week, trigger_timetable, tasks_succeeded, slot,
             airflow3_idioms),
-    points=13,
+    points=13, checklist=CHECKLIST,
 )

@@ -15,6 +15,7 @@ with DAG(
     schedule="0 0 * * *",
     start_date=pendulum.datetime(2023, 10, 1, tz="UTC"),
     catchup=False,
+    description="My first Airflow DAG",
     tags=["example"],
 ) as dag:
     chain(

@@ -17,6 +17,7 @@ with DAG(
     schedule=CronTriggerTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2023, 10, 1, tz="UTC"),
     catchup=False,
+    description="My first Airflow DAG",
     tags=["example"],
 ) as dag:
     task_hello = BashOperator(task_id="say_hello", bash_command='echo "Hello from Airflow!"')

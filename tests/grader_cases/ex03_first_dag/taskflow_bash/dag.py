@@ -15,6 +15,7 @@ from airflow.sdk import dag, task
     schedule="@daily",
     start_date=pendulum.datetime(2023, 10, 1, tz="UTC"),
     catchup=False,
+    description="My first Airflow DAG",
     tags=["example"],
 )
 def hello_world():

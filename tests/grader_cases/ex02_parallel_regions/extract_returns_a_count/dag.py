@@ -1,0 +1,85 @@
+"""Wrong (one checklist line): extract_all returns a count; each region reads the file itself."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pendulum
+
+from airflow.providers.smtp.operators.smtp import EmailOperator
+from airflow.sdk import dag, task
+
+# Relative to this file, so the DAG finds its data wherever the folder is deployed.
+SALES_CSV = Path(__file__).parent / "data" / "sales.csv"
+
+REPORT_HTML = """\
+{% set result = ti.xcom_pull(task_ids='merge_results') %}
+<h3>Daily sales report for {{ ds }}</h3>
+<table>
+  <tr><th>Region</th><th>Orders</th><th>Revenue</th></tr>
+  {% for region in ['us', 'eu', 'asia'] %}
+  <tr><td>{{ region }}</td><td>{{ result[region].orders }}</td><td>{{ result[region].revenue }}</td></tr>
+  {% endfor %}
+  <tr><th>Total</th><th>{{ result.total.orders }}</th><th>{{ result.total.revenue }}</th></tr>
+</table>
+"""
+
+
+@dag(
+    dag_id="parallel_regions",
+    description="Summarise sales per region in parallel and email the totals",
+    schedule="@daily",
+    start_date=pendulum.datetime(2023, 10, 1, tz="UTC"),
+    catchup=False,
+    tags=["week14", "exercise"],
+)
+def parallel_regions():
+    @task
+    def extract_all() -> int:
+        """Read every order of sales.csv, with the amount as a number."""
+        with SALES_CSV.open(newline="") as f:
+            return len(list(csv.DictReader(f)))
+
+    # multiple_outputs=False: keep one XCom per task even though the function returns a dict.
+    @task(multiple_outputs=False)
+    def process_region(sales: int, region: str) -> dict:
+        """Count the orders of one region and add up their revenue."""
+        with SALES_CSV.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        amounts = [float(r["amount"]) for r in rows if r["region"] == region]
+        # Floats drift (0.1 + 0.2 == 0.30000000000000004): round money to cents.
+        return {"region": region, "orders": len(amounts), "revenue": round(sum(amounts), 2)}
+
+    @task(multiple_outputs=False)
+    def merge_results(us: dict, eu: dict, asia: dict) -> dict:
+        """Put the three region summaries side by side and add a grand total."""
+        regions = {"us": us, "eu": eu, "asia": asia}
+        total = {
+            "orders": sum(r["orders"] for r in regions.values()),
+            "revenue": round(sum(r["revenue"] for r in regions.values()), 2),
+        }
+        return {**regions, "total": total}
+
+    sales = extract_all()
+    # One task definition, three task ids: .override() names each copy.
+    us = process_region.override(task_id="process_us")(sales, "us")
+    eu = process_region.override(task_id="process_eu")(sales, "eu")
+    asia = process_region.override(task_id="process_asia")(sales, "asia")
+    merged = merge_results(us, eu, asia)
+
+    send_report = EmailOperator(
+        task_id="send_report",
+        to="team@company.com",
+        subject="Daily sales report {{ ds }}",
+        html_content=REPORT_HTML,
+    )
+    # The template pulls merge_results' XCom, but templates draw no edges: say it explicitly.
+    merged >> send_report
+
+
+dag = parallel_regions()
+
+
+if __name__ == "__main__":
+    dag.test()
