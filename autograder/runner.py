@@ -155,10 +155,16 @@ def _ruff(source: bytes, filename: str) -> list[dict]:
             for f in found]
 
 
+# CPython 3.11 builds the Python objects of an AST with a recursion counter shared by all threads:
+# two grading threads parsing at once can fail with "AST constructor recursion depth mismatch".
+_AST_LOCK = threading.Lock()
+
+
 def _airflow_imports(source: str | None) -> list[tuple[str, str, int]]:
     """(module, name, line) of each ``from airflow... import name`` in the file."""
     try:
-        tree = ast.parse(source or "")
+        with _AST_LOCK:
+            tree = ast.parse(source or "")
     except (SyntaxError, ValueError):
         return []
     return [(node.module, alias.name, node.lineno) for node in ast.walk(tree)
