@@ -129,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     config = GradeConfig.from_env(run_timeout=args.timeout, sandbox=False if args.no_sandbox else None)
     # The lab's grader runs with the sandbox on: a run without it is made here.
     sock = None if args.cold or not config.sandbox else grader_socket()
-    with Grader(config, sock, several=len(exercises) > 1, text=args.format == "text") as grader:
+    # Several exercises, or one graded again and again: without the lab's grader, one fork server
+    # here pays Airflow's start-up once.
+    several = len(exercises) > 1 or args.watch
+    with Grader(config, sock, several=several, text=args.format == "text") as grader:
         if args.watch:
             return _watch(exercises[0], args.submission or default_submission(exercises[0]), grader,
                           args.format)
@@ -187,10 +190,10 @@ class Grader:
             return True
         wake = wake_file(self.sock)
         if self.sock.parent.is_dir() and _keeper_alive(self.sock):
-            # The lab's grader stopped when idle: it starts again for the next grade.
+            # The lab's grader is warming up, or stopped when idle: this wakes it in the second case.
             wake.touch()
-            print("The lab's grader was asleep; it is starting again for your next grade. "
-                  "Grading this one here (slower) ...", file=sys.stderr)
+            print("The lab's grader is not ready yet (warming up, or waking after a long pause): "
+                  "grading here this time, which takes longer.", file=sys.stderr)
         return False
 
     def __enter__(self) -> Grader:

@@ -258,6 +258,7 @@ def keep(sock: Path, idle: float = LAB_IDLE_TIMEOUT) -> int:
         if code == 0:
             print("The grader stopped after its idle time; it starts again on the next grade.",
                   flush=True)
+            wake.unlink(missing_ok=True)  # a touch from before this stop is no request to wake
             dormant = True
             continue
         crashes.append(time.monotonic())

@@ -325,7 +325,7 @@ def grader_status(paths: LabPaths, state: LabState) -> str:
     return "starting (or asleep after 30 idle minutes): the next `make grade` wakes it"
 
 
-def start_grader(paths: LabPaths) -> int:
+def start_grader(paths: LabPaths, idle: float | None = None) -> int:
     """Start the lab's warm grader in a process group of its own; return that group's id.
 
     It is not waited for: it warms up (about 10 s) while the learner opens the notebooks, and a
@@ -341,7 +341,7 @@ def start_grader(paths: LabPaths) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.root), env.get("PYTHONPATH")]))
     proc = _spawn([sys.executable, "-m", "autograder", "serve", str(sock), "--keep",
-                   "--idle", str(service.LAB_IDLE_TIMEOUT)], paths.grader_log, env)
+                   "--idle", str(idle or service.LAB_IDLE_TIMEOUT)], paths.grader_log, env)
     return proc.pid
 
 
