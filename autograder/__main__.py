@@ -29,7 +29,7 @@ from pathlib import Path
 
 # Only what a grade answered by the lab's grader needs: Airflow and the runner load on a cold run.
 from autograder.config import REPO_ROOT, GradeConfig, default_submission, display_path
-from autograder.exercises import Exercise, all_exercises, find
+from autograder.exercises import all_exercises, find, resolve
 from autograder.model import Report
 from autograder.render import as_json, as_text
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return keep(args.socket, args.idle) if args.keep else serve(args.socket, args.idle)
     try:
-        exercises = [find(name) for name in args.exercise]
+        exercises = [resolve(name) for name in args.exercise]  # ids: the exercises load if needed
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -165,12 +165,13 @@ class Grader:
         self._stack = ExitStack()
         self._server = None
 
-    def grade(self, exercise: Exercise, submission: Path | None) -> Report:
+    def grade(self, exercise: str, submission: Path | None) -> Report:
+        """The report on ``submission`` (default: the exercise's file) for the exercise ``exercise``."""
         path = submission or default_submission(exercise)
         if self.sock is not None and self._service_up():
             from autograder.service import grade_remotely
 
-            report = grade_remotely(self.sock, exercise.id, path, self.config.run_timeout,
+            report = grade_remotely(self.sock, exercise, path, self.config.run_timeout,
                                     shown_as=display_path(path), task_logs=self.text,
                                     warehouse_url=self.config.warehouse_url)
             if report is not None:
@@ -181,7 +182,7 @@ class Grader:
             from autograder.runner import WarmServer
 
             self._server = self._stack.enter_context(WarmServer(self.config))
-        return grade(exercise, submission, self.config, self._server)
+        return grade(find(exercise), submission, self.config, self._server)
 
     def _service_up(self) -> bool:
         from autograder.service import answers, wake_file
@@ -221,7 +222,7 @@ def _fingerprint(path: Path) -> tuple[int, int, str] | None:
         return None
 
 
-def _watch(exercise: Exercise, path: Path, grader: Grader, fmt: str) -> int:
+def _watch(exercise: str, path: Path, grader: Grader, fmt: str) -> int:
     """Grade ``path`` now and again after every save that changes it, until Ctrl-C."""
     tty = sys.stdout.isatty() and fmt == "text"
     graded: str | None = None  # the content hash last graded

@@ -50,8 +50,8 @@ class GradeConfig:
 
 
 def default_submission(exercise: Any) -> Path:
-    """The learner's file of an exercise: exercises/<id>/dag.py."""
-    return REPO_ROOT / "exercises" / exercise.id / "dag.py"
+    """The learner's file of an exercise (or of an exercise id): exercises/<id>/dag.py."""
+    return REPO_ROOT / "exercises" / (exercise if isinstance(exercise, str) else exercise.id) / "dag.py"
 
 
 def display_path(path: Path) -> str:

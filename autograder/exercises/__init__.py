@@ -10,8 +10,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from croniter import croniter
-
 from autograder.checks import Check
 
 # The graded run is the first slot of the exercise's own schedule from this moment on: an afternoon
@@ -90,6 +88,9 @@ class Exercise:
         """The logical date of the graded run: a slot of the schedule itself, in the afternoon
         when the schedule has one."""
         # croniter, not Airflow: importing Airflow here would reconfigure the grader's logging.
+        # Imported here: the grade command that the lab's grader answers never needs it.
+        from croniter import croniter
+
         return croniter(self.schedule, RUN_FROM - timedelta(seconds=1)).get_next(datetime)
 
     @property
@@ -150,16 +151,25 @@ def all_exercises() -> dict[str, Exercise]:
     return found
 
 
-def find(name: str) -> Exercise:
-    """An exercise by id or a unique prefix of it (``ex02``)."""
-    exercises = all_exercises()
-    if name in exercises:
-        return exercises[name]
-    matches = [e for key, e in exercises.items() if key.startswith(name)]
+def exercise_ids() -> list[str]:
+    """Every exercise's id, in course order, without loading the exercises: each module is named
+    after its exercise (ex02_parallel_regions.py)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name[:2] == "ex")
+
+
+def resolve(name: str) -> str:
+    """The id of the exercise that ``name`` names: its id or a unique prefix of it (``ex02``)."""
+    ids = exercise_ids()
+    if name in ids:
+        return name
+    matches = [i for i in ids if i.startswith(name)]
     if len(matches) == 1:
         return matches[0]
-    known = ", ".join(exercises)
     if matches:
-        raise KeyError(f"{name!r} matches several exercises: "
-                       f"{', '.join(m.id for m in matches)}. Give more of the id.")
-    raise KeyError(f"No exercise {name!r}. Known exercises: {known}.")
+        raise KeyError(f"{name!r} matches several exercises: {', '.join(matches)}. Give more of the id.")
+    raise KeyError(f"No exercise {name!r}. Known exercises: {', '.join(ids)}.")
+
+
+def find(name: str) -> Exercise:
+    """An exercise by id or a unique prefix of it (``ex02``)."""
+    return all_exercises()[resolve(name)]
