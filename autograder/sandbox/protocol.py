@@ -49,39 +49,29 @@ class TaskAdvice(TypedDict, total=False):
 
 def read_capped(fd: int, limit: int, deadline: float) -> bytes:
     """Read ``fd`` to its end, at most ``limit`` bytes, until ``deadline`` (monotonic)."""
-    chunks, size = [], 0
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            continue
-        data = os.read(fd, 65536)
-        if not data:
-            return b"".join(chunks)
-        size += len(data)
-        if size > limit:
-            raise Malformed(f"more than {limit >> 20} MB")
-        chunks.append(data)
+    data = _read_up_to(fd, limit + 1, deadline)
+    if len(data) > limit:
+        raise Malformed(f"more than {limit >> 20} MB")
+    return data
 
 
 def read_frame(fd: int, limit: int, deadline: float) -> bytes:
     """One length-prefixed message from ``fd`` (8 bytes, big-endian, then the data); ``b""`` when
     the writer ended before sending one."""
-    header = _read_exactly(fd, 8, deadline)
+    header = _read_up_to(fd, 8, deadline)
     if len(header) < 8:
         return b""
     size = int.from_bytes(header, "big")
     if size > limit:
         raise Malformed(f"more than {limit >> 20} MB")
-    data = _read_exactly(fd, size, deadline)
+    data = _read_up_to(fd, size, deadline)
     if len(data) < size:
         raise Malformed("the message ended early")
     return data
 
 
-def _read_exactly(fd: int, size: int, deadline: float) -> bytes:
+def _read_up_to(fd: int, size: int, deadline: float) -> bytes:
+    """``size`` bytes of ``fd``, or fewer if it ends first; TimeoutError at ``deadline``."""
     chunks, got = [], 0
     while got < size:
         left = deadline - time.monotonic()
