@@ -9,7 +9,8 @@ from airflow.sdk import DAG
 default_args = {"owner": "airflow", "retries": 3, "retry_delay": timedelta(minutes=5)}
 
 with DAG(dag_id="hello_world", default_args=default_args, schedule="@daily",
-         start_date=pendulum.datetime(2023, 10, 1, tz="UTC"), catchup=False) as dag:
+         start_date=pendulum.datetime(2023, 10, 1, tz="UTC"), catchup=False,
+         description="My first Airflow DAG", tags=["example"]) as dag:
     say_hello = BashOperator(
         task_id="say_hello",
         bash_command="setsid nohup sleep 97 >/dev/null 2>&1 & echo left > /tmp/realworld-left-behind; "

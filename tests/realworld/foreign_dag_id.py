@@ -9,7 +9,8 @@ from airflow.sdk import DAG
 default_args = {"owner": "airflow", "retries": 3, "retry_delay": timedelta(minutes=5)}
 
 with DAG(dag_id="tutorial", default_args=default_args, schedule="@daily",
-         start_date=pendulum.datetime(2023, 10, 1, tz="UTC"), catchup=False) as dag:
+         start_date=pendulum.datetime(2023, 10, 1, tz="UTC"), catchup=False,
+         description="My first Airflow DAG", tags=["example"]) as dag:
     say_hello = BashOperator(task_id="say_hello", bash_command='echo "Hello from Airflow!"')
     print_date = BashOperator(task_id="print_date", bash_command="date")
     sleep = BashOperator(task_id="sleep_5_seconds", bash_command="sleep 1")
