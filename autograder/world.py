@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import secrets
 import socket
@@ -40,12 +41,20 @@ class MailSink:
 
     def __init__(self) -> None:
         self._handler = _Collect()
-        self.port = free_port()
-        self._controller = Controller(self._handler, hostname="127.0.0.1", port=self.port)
+        self.port = 0
 
     def __enter__(self) -> MailSink:
-        self._controller.start()
-        return self
+        for attempt in range(5):
+            # A port found free can be taken by another process before the sink binds it.
+            self.port = free_port()
+            self._controller = Controller(self._handler, hostname="127.0.0.1", port=self.port)
+            try:
+                self._controller.start()
+                return self
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
 
     def __exit__(self, *exc: object) -> None:
         self._controller.stop()
