@@ -6,7 +6,7 @@
                                         [--watch] [--cold]
     python -m autograder grade-class SUBMITTED --out OUT [--jobs N] [--nbgrader-db GRADEBOOK]
     python -m autograder class-report OUT                 (rebuild OUT/class-report.html)
-    python -m autograder serve SOCKET [--idle SECONDS] [--keep]   (the lab's grader, grade_class)
+    python -m autograder serve SOCKET [--idle SECONDS] [--keep] [--owner PID]   (the lab's grader, grade_class)
 
 EXERCISE is an id such as ex02_parallel_regions, or a unique prefix of it (ex02). Several
 exercises may be given (each is graded from its default file); with --format json each report
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     sv = sub.add_parser("serve", help="grade submissions sent to a Unix socket (the grade_class DAG)")
     sv.add_argument("socket", type=Path)
     sv.add_argument("--idle", type=float, default=600.0, help="stop after this many idle seconds")
+    sv.add_argument("--owner", type=int, default=None,
+                    help="stop when the process with this id ends (a Celery worker's grader)")
     sv.add_argument("--keep", action="store_true",
                     help="run it again when it dies or, after an idle stop, when a grade asks (the lab)")
     args = parser.parse_args(argv)
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from autograder.service import keep, serve
 
-        return keep(args.socket, args.idle) if args.keep else serve(args.socket, args.idle)
+        return keep(args.socket, args.idle) if args.keep else serve(args.socket, args.idle, args.owner)
     try:
         exercises = [resolve(name) for name in args.exercise]  # ids: the exercises load if needed
     except KeyError as exc:

@@ -37,9 +37,9 @@ CRASHES_IN_A_ROW = 3  # the keeper gives up after so many crashes within CRASH_W
 CRASH_WINDOW = 120.0
 
 
-def serve(sock: Path, idle: float = IDLE_TIMEOUT) -> int:
-    """Grade the submissions sent to ``sock`` until told to stop (a request, or SIGTERM) or idle
-    for ``idle`` seconds."""
+def serve(sock: Path, idle: float = IDLE_TIMEOUT, owner: int | None = None) -> int:
+    """Grade the submissions sent to ``sock`` until told to stop (a request, or SIGTERM), idle
+    for ``idle`` seconds, or the process ``owner`` (a Celery worker) is gone."""
     import socketserver
     import threading
     from dataclasses import replace
@@ -117,6 +117,8 @@ def serve(sock: Path, idle: float = IDLE_TIMEOUT) -> int:
         def stop_when_idle() -> None:
             while True:
                 time.sleep(min(5.0, idle))
+                if owner is not None and not _alive(owner):
+                    break  # its worker is gone: nobody on this host will ask any more
                 with lock:
                     if busy[0] == 0 and time.monotonic() - last[0] > idle:
                         break
@@ -150,15 +152,18 @@ def code_stamp() -> tuple:
     return tuple(stamp)
 
 
-def start(sock: Path, timeout: float = START_TIMEOUT, idle: float = IDLE_TIMEOUT) -> int:
-    """Start the service in the background; return its process id once it answers on ``sock``."""
+def start(sock: Path, timeout: float = START_TIMEOUT, idle: float = IDLE_TIMEOUT,
+          owner: int | None = None) -> int:
+    """Start the service in the background; return its process id once it answers on ``sock``.
+    With ``owner``, it stops when that process ends."""
     problem = _not_private(sock.parent)
     if problem:
         raise RuntimeError(problem)
     log_path = sock.with_suffix(".log")
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "autograder", "serve", str(sock), "--idle",
-                                 str(idle)], cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
+        argv = [sys.executable, "-m", "autograder", "serve", str(sock), "--idle", str(idle),
+                *(["--owner", str(owner)] if owner else [])]
+        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -221,6 +226,82 @@ def grade_remotely(sock: Path, exercise_id: str, submission: Path, timeout: floa
     report = Report.from_dict(reply)
     report.task_logs = reply.get("task_logs") or {}
     return report
+
+
+HOST_IDLE_TIMEOUT = 300.0  # a worker's grader: stopped after five minutes unused
+HOST_LOCK_TIMEOUT = START_TIMEOUT + 30.0
+
+
+def host_grader(folder: Path | None = None) -> Path | None:
+    """The socket of this host's warm grader, started on first use; None when it cannot start.
+
+    For grading tasks on a worker (Celery) that is not the machine of the DAG's setup task.
+    ``folder`` defaults to ``$COURSE_GRADER_DIR``, else a private folder in the temporary
+    directory. One task starts the grader while the others on the host wait for it (a file lock);
+    it stops when its worker ends (``worker.pid`` in the folder, else the Celery worker this task
+    runs under) or after HOST_IDLE_TIMEOUT seconds unused.
+    """
+    import fcntl
+    import tempfile
+
+    folder = Path(folder or os.environ.get("COURSE_GRADER_DIR")
+                  or Path(tempfile.gettempdir()) / f"course-grader-{os.getuid()}")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sock = folder / "grader.sock"
+    if _answers(sock):
+        return sock
+    with open(folder / "grader.lock", "w") as lock:
+        deadline = time.monotonic() + HOST_LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    print(f"Another task held {folder / 'grader.lock'} for {HOST_LOCK_TIMEOUT:.0f} s "
+                          "while starting this host's grader; grading here instead.", file=sys.stderr)
+                    return None
+                time.sleep(0.2)
+        if _answers(sock):
+            return sock
+        try:
+            pid = start(sock, idle=HOST_IDLE_TIMEOUT, owner=_worker_pid(folder))
+        except (RuntimeError, TimeoutError) as exc:
+            print(f"{exc} Grading here instead.", file=sys.stderr)
+            return None
+        (folder / "grader.pid").write_text(str(pid))
+        return sock
+
+
+def _worker_pid(folder: Path) -> int | None:
+    """The worker whose life the host's grader shares: ``worker.pid`` in ``folder``, else the
+    outermost Celery process above this one, else None (the idle timeout alone stops it)."""
+    try:
+        return int((folder / "worker.pid").read_text())
+    except (OSError, ValueError):
+        pass
+    import psutil
+
+    found = None
+    try:
+        for proc in psutil.Process().parents():
+            if any("celery" in part for part in proc.cmdline()):
+                found = proc.pid
+    except psutil.Error:
+        pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """The process ``pid`` runs (a zombie that its parent has not reaped yet does not)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True
 
 
 def answers(sock: Path) -> bool:

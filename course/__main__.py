@@ -4,6 +4,7 @@
     python -m course mail [-n COUNT]
     python -m course orchestrators start|stop|status [prefect|dagster]   # lesson 10's servers
     python -m course lab          # Airflow + JupyterLab; Ctrl-C stops both
+    python -m course cluster start|stop|status [--workers N] [--postgres-url URL]   # CeleryExecutor
 """
 
 from __future__ import annotations
@@ -59,6 +60,27 @@ def _orchestrators(args: argparse.Namespace, paths: LabPaths) -> int:
         orchestrators.stop(args.name, paths)
     else:
         print(orchestrators.status(paths))
+    return 0
+
+
+def _cluster(args: argparse.Namespace, paths: LabPaths) -> int:
+    from course import cluster
+
+    try:
+        if args.action == "start":
+            state = cluster.start(workers=args.workers, concurrency=args.concurrency,
+                                  postgres_url=args.postgres_url, timeout=args.timeout)
+            print(f"Cluster ready at {state.url} (login admin, password in "
+                  f"{state.home}/passwords.json); DAG grade_class, {len(state.workers)} Celery "
+                  f"worker(s). Trigger it with "
+                  '{"submitted": "/path/to/submitted", "out": "/path/to/out"}.')
+        elif args.action == "stop":
+            cluster.stop()
+        else:
+            print(cluster.status())
+    except cluster.ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -125,6 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     orch.add_argument("name", nargs="?", choices=["prefect", "dagster"], help="one of them (default: both)")
     orch.add_argument("--timeout", type=float, default=120.0)
     orch.set_defaults(func=_orchestrators)
+    cl = sub.add_parser("cluster", help="Airflow on the CeleryExecutor (Redis, PostgreSQL, N "
+                        "workers) for grading a class")
+    cl.add_argument("action", choices=["start", "stop", "status"])
+    cl.add_argument("--workers", type=int, default=2)
+    cl.add_argument("--concurrency", type=int, default=1, help="tasks at once per worker")
+    cl.add_argument("--postgres-url", default=None, help="a PostgreSQL server and a role that may "
+                    "create databases, e.g. postgresql://USER:PASSWORD@127.0.0.1:5432/postgres "
+                    "(default: $COURSE_POSTGRES_URL)")
+    cl.add_argument("--timeout", type=float, default=300.0)
+    cl.set_defaults(func=_cluster)
     lab = sub.add_parser("lab", help="Airflow and JupyterLab together; Ctrl-C stops both")
     lab.add_argument("--timeout", type=float, default=engine.START_TIMEOUT)
     lab.set_defaults(func=_lab)
