@@ -6,7 +6,7 @@
                                         [--watch] [--cold]
     python -m autograder grade-class SUBMITTED --out OUT [--jobs N] [--nbgrader-db GRADEBOOK]
     python -m autograder class-report OUT                 (rebuild OUT/class-report.html)
-    python -m autograder serve SOCKET [--idle SECONDS] [--keep] [--owner PID]   (the lab's grader, grade_class)
+    python -m autograder serve SOCKET [--idle SECONDS] [--keep] [--owner PID]  (the graders)
 
 EXERCISE is an id such as ex02_parallel_regions, or a unique prefix of it (ex02). Several
 exercises may be given (each is graded from its default file); with --format json each report

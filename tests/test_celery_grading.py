@@ -1,0 +1,125 @@
+"""The class-grading DAG on Airflow's CeleryExecutor: Redis broker, PostgreSQL metadata database,
+two Celery workers of concurrency 1, each with its own warm grader (`python -m course cluster`)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from course import cluster
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from class_grading import make_class  # noqa: E402  (the benchmark's mix of right and wrong DAGs)
+
+POSTGRES_URL = os.environ.get("COURSE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory):
+    if not POSTGRES_URL or not shutil.which("redis-server"):
+        pytest.skip("needs COURSE_TEST_POSTGRES_URL and Debian's redis-server (.ci/run sets up both)")
+    home = tmp_path_factory.mktemp("cluster")
+    state = cluster.start(home, workers=2, postgres_url=POSTGRES_URL, progress=lambda *_: None)
+    client = cluster.Client(state)
+    client.set_paused("grade_class", False)
+    try:
+        yield home, state, client
+    finally:
+        client.close()
+        cluster.stop(home, quiet=True)
+        assert cluster.processes(home) == [], "processes of the cluster outlived `stop`"
+        assert not any(f"--port {state.redis_port}" in " ".join(p.cmdline())
+                       for p in psutil.process_iter() if p.is_running()), "Redis outlived `stop`"
+
+
+def grades(out: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    with open(out / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    keys = [(r["student"], r["exercise"]) for r in rows]
+    assert len(keys) == len(set(keys)), f"a submission has several rows in grades.csv: {keys}"
+    return {(r["student"], r["exercise"]): (r["status"], r["score"]) for r in rows}
+
+
+def on_worker(pid: int | None, worker: str) -> bool:
+    try:
+        return bool(pid) and psutil.Process(pid).environ().get(cluster.WORKER_ENV) == worker
+    except psutil.Error:
+        return False
+
+
+def grade_run(client, submitted: Path, out: Path, timeout: float = 400) -> tuple[dict, list[dict]]:
+    run = client.trigger("grade_class", conf={"submitted": str(submitted), "out": str(out),
+                                              "timeout": 60})
+    run = client.wait("grade_class", run["dag_run_id"], timeout=timeout)
+    tis = client.task_instances("grade_class", run["dag_run_id"])
+    assert run["state"] == "success", {(t["task_id"], t["map_index"]): t["state"] for t in tis}
+    return run, tis
+
+
+def test_two_workers_grade_as_grade_class_does(running, tmp_path):
+    home, _, client = running
+    submitted = tmp_path / "submitted"
+    make_class(submitted, 12)
+    run, tis = grade_run(client, submitted, tmp_path / "out")
+    summary = client.xcom("grade_class", run["dag_run_id"], "write_grades")
+    assert summary == {"submissions": 12, "passed": 5, "graded_now": 12, "graded_warm": 12}
+    # Both workers graded, each through a warm grader of its own.
+    for worker in ("worker1", "worker2"):
+        log = (cluster.grader_dir(home, worker) / "grader.log")
+        assert log.exists(), f"{worker} started no grader: did it run no grading task?"
+    subprocess.run([sys.executable, "-m", "autograder", "grade-class", str(submitted), "--out",
+                    str(tmp_path / "reference"), "--jobs", "2"], cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)
+    assert grades(tmp_path / "out") == grades(tmp_path / "reference")
+
+    # A re-trigger grades only what changed: one submission replaced by the reference solution.
+    changed = sorted(submitted.glob("*/ex02_parallel_regions/dag.py"))[1]
+    shutil.copy(ROOT / "solutions/ex02_parallel_regions/dag.py", changed)
+    run, _ = grade_run(client, submitted, tmp_path / "out")
+    summary = client.xcom("grade_class", run["dag_run_id"], "write_grades")
+    assert summary == {"submissions": 12, "passed": 6, "graded_now": 1, "graded_warm": 1}
+    assert grades(tmp_path / "out")[(changed.parts[-3], "ex02_parallel_regions")][0] == "pass"
+
+
+def test_a_worker_killed_mid_run_loses_nothing(running, tmp_path):
+    home, _, client = running
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    subs = make_class(submitted, 8)
+    run = client.trigger("grade_class", conf={"submitted": str(submitted), "out": str(out),
+                                              "timeout": 60})
+    # Kill worker1 and everything it runs (its task, its grader) while it grades a submission.
+    deadline = time.monotonic() + 240
+    while not any(t["task_id"] == "grade_submission" and t["state"] == "running"
+                  and on_worker(t.get("pid"), "worker1")
+                  for t in client.task_instances("grade_class", run["dag_run_id"])):
+        assert time.monotonic() < deadline, "worker1 ran no grading task within 240 s"
+        time.sleep(0.3)
+    time.sleep(1)
+    assert cluster.kill_worker(home, "worker1") >= 2
+    run = client.wait("grade_class", run["dag_run_id"], timeout=400)
+    tis = client.task_instances("grade_class", run["dag_run_id"])
+    assert run["state"] == "success", {(t["task_id"], t["map_index"]): t["state"] for t in tis}
+    mapped = [t for t in tis if t["task_id"] == "grade_submission"]
+    assert len(mapped) == 8 and {t["state"] for t in mapped} == {"success"}
+    assert max(t["try_number"] for t in mapped) == 2, "no grading task was retried after the kill"
+
+    # Each submission graded once in grades.csv, every report whole, as on one machine.
+    assert set(grades(out)) == {(student, exercise) for student, exercise, _ in subs}
+    for student, exercise, _ in subs:
+        report = json.loads((out / "reports" / student / f"{exercise}.json").read_text())
+        assert report["student"] == student and report["checks"], report
+        assert (out / "feedback" / student / f"{exercise}.md").read_text().startswith("# ")
+    assert not list(out.rglob("*.tmp")), "a half-written report was left behind"
+    summary = client.xcom("grade_class", run["dag_run_id"], "write_grades")
+    assert summary["submissions"] == 8 and summary["passed"] == 3
