@@ -375,15 +375,41 @@ def processes(home: Path, worker: str | None = None) -> list[psutil.Process]:
     return found
 
 
-def kill_worker(home: Path, worker: str) -> int:
-    """SIGKILL everything ``worker`` runs (as if its machine died); the number of processes."""
-    procs = processes(home, worker)
+def _tree(pid: int) -> list[psutil.Process]:
+    """The process ``pid`` and all its descendants (tasks put themselves in groups of their own)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def worker_processes(home: Path, worker: str) -> list[psutil.Process]:
+    """Everything ``worker`` runs: the worker, its tasks and the grader they started (with its
+    sandboxes). Found by the process tree: Airflow's tasks rename themselves (setproctitle), which
+    hides the environment they were started with."""
+    state = read_state(home)
+    procs = _tree(state.groups[worker]) if state and worker in state.groups else []
+    try:
+        procs += _tree(int((grader_dir(home, worker) / "grader.pid").read_text()))
+    except (OSError, ValueError):
+        pass
+    return [p for p in procs if p.pid != os.getpid()]
+
+
+def _kill(procs: list[psutil.Process]) -> None:
     for proc in procs:
         try:
             proc.kill()
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             pass
     psutil.wait_procs(procs, timeout=10)
+
+
+def kill_worker(home: Path, worker: str) -> int:
+    """SIGKILL everything ``worker`` runs (as if its machine died); the number of processes."""
+    procs = worker_processes(home, worker)
+    _kill(procs)
     return len(procs)
 
 
@@ -401,6 +427,8 @@ def stop(home: Path | None = None, quiet: bool = False) -> None:
         sock = grader_dir(home, worker) / "grader.sock"
         if service.answers(sock):
             service.stop(sock, timeout=STOP_TIMEOUT)
+    # Tasks and graders are in process groups of their own: found through the workers' trees.
+    strays = [p for w in state.workers for p in worker_processes(home, w)[1:]]
     # Workers first (they finish nothing new), the broker last.
     order = sorted(state.groups, key=lambda n: (n == "redis", not n.startswith("worker")))
     for name in order:
@@ -416,14 +444,8 @@ def stop(home: Path | None = None, quiet: bool = False) -> None:
             os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    left = processes(home)  # tasks and graders in process groups of their own
-    for proc in left:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(left, timeout=10)
-    still = [p.pid for p in processes(home)]
+    _kill(strays + processes(home))
+    still = [p.pid for p in processes(home) + [p for p in strays if _running(p)]]
     if still:
         raise ClusterError(f"Processes of the cluster in {home} outlived SIGKILL: {still}")
     _drop_database(state.database_url)
@@ -431,6 +453,13 @@ def stop(home: Path | None = None, quiet: bool = False) -> None:
     if not quiet:
         print(f"Cluster stopped: no process left, database {urlsplit(state.database_url).path[1:]} "
               "dropped.")
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def status(home: Path | None = None) -> str:

@@ -39,8 +39,9 @@ def running(tmp_path_factory: pytest.TempPathFactory):
         client.close()
         cluster.stop(home, quiet=True)
         assert cluster.processes(home) == [], "processes of the cluster outlived `stop`"
-        assert not any(f"--port {state.redis_port}" in " ".join(p.cmdline())
-                       for p in psutil.process_iter() if p.is_running()), "Redis outlived `stop`"
+        redis = [p for p in psutil.process_iter(["cmdline"])
+                 if f"127.0.0.1:{state.redis_port}" in " ".join(p.info["cmdline"] or [])]
+        assert redis == [], "Redis outlived `stop`"
 
 
 def grades(out: Path) -> dict[tuple[str, str], tuple[str, str]]:
@@ -51,11 +52,8 @@ def grades(out: Path) -> dict[tuple[str, str], tuple[str, str]]:
     return {(r["student"], r["exercise"]): (r["status"], r["score"]) for r in rows}
 
 
-def on_worker(pid: int | None, worker: str) -> bool:
-    try:
-        return bool(pid) and psutil.Process(pid).environ().get(cluster.WORKER_ENV) == worker
-    except psutil.Error:
-        return False
+def on_worker(home: Path, pid: int | None, worker: str) -> bool:
+    return bool(pid) and pid in {p.pid for p in cluster.worker_processes(home, worker)}
 
 
 def grade_run(client, submitted: Path, out: Path, timeout: float = 400) -> tuple[dict, list[dict]]:
@@ -101,7 +99,7 @@ def test_a_worker_killed_mid_run_loses_nothing(running, tmp_path):
     # Kill worker1 and everything it runs (its task, its grader) while it grades a submission.
     deadline = time.monotonic() + 240
     while not any(t["task_id"] == "grade_submission" and t["state"] == "running"
-                  and on_worker(t.get("pid"), "worker1")
+                  and on_worker(home, t.get("pid"), "worker1")
                   for t in client.task_instances("grade_class", run["dag_run_id"])):
         assert time.monotonic() < deadline, "worker1 ran no grading task within 240 s"
         time.sleep(0.3)
