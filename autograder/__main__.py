@@ -233,6 +233,9 @@ def _watch(exercise: str, path: Path, grader: Grader, fmt: str) -> int:
         while True:
             now = _fingerprint(path)
             if now is not None and now != seen:
+                time.sleep(0.2)
+                if _fingerprint(path) != now:
+                    continue  # still being written (an editor truncates, then writes): look again
                 seen = now
                 if now[2] != graded:  # saved with other content (not just touched)
                     graded = now[2]
