@@ -10,6 +10,7 @@ Also: every reference solution passes, every starter fails without a grader erro
 from __future__ import annotations
 
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def _jobs() -> dict[str, tuple[str, Path]]:
 
 
 def _job_key(item: pytest.Item) -> str | None:
+    if item.module is not sys.modules[__name__]:
+        return None  # another module's test, whatever its parameters are called
     params = getattr(getattr(item, "callspec", None), "params", {})
     if "case" in params:
         return f"case:{params['case'].parent.name}/{params['case'].name}"
