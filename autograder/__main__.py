@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import signal
 import sys
 import time
 from contextlib import ExitStack
@@ -227,6 +228,8 @@ def _fingerprint(path: Path) -> tuple[int, int, str] | None:
 def _watch(exercise: str, path: Path, grader: Grader, fmt: str) -> int:
     """Grade ``path`` now and again after every save that changes it, until Ctrl-C."""
     tty = sys.stdout.isatty() and fmt == "text"
+    # Ctrl-C stops watching, even where SIGINT came ignored (a job started in the background).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     graded: str | None = None  # the content hash last graded
     seen: tuple[int, int, str] | None = None
     try:
