@@ -86,6 +86,8 @@ def main(spec_path: str) -> None:
         isolate.own_network()    # ... this one, and every sandbox forked from it, gets its own
         for port, host, target_port in spec["forward"]:
             forwarder.listen(port, (host, target_port))
+    if spec.get("runs"):
+        preload()  # before the sandbox is forked: its launcher, and each task, start with them
     # Forks share memory copy-on-write until a page is written; the garbage collector of each
     # sandbox would write every page of this process's heap. Frozen objects it leaves alone.
     gc.freeze()
@@ -114,7 +116,6 @@ def main(spec_path: str) -> None:
 
     from autograder.runner import RUN_DATE
 
-    preload()
     try:
         store_dag(parsed["serialized"])
     except Exception as exc:
@@ -146,7 +147,8 @@ def _finish_idle_work() -> None:
         _IDLE_WORK.pop(0)()
 
 
-# What every task process needs: imported once here, shared by each task's fork.
+# What every task process needs: imported once, before the sandbox's launcher is forked, so that
+# each task forked from it has them already.
 TASK_MODULES = ("airflow.sdk.execution_time.task_runner", "airflow.dag_processing.dagbag",
                 "airflow.providers.standard.operators.python", "airflow.providers.standard.operators.bash",
                 "airflow.providers.smtp.operators.smtp", "airflow.providers.common.sql.hooks.sql",
