@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.cache/uv/bin/uv)
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
-# Prefect and Dagster (lesson 10) need a newer FastAPI than Airflow: their own locked environment.
+# Prefect and Dagster (lesson 15) need a newer FastAPI than Airflow: their own locked environment.
 ORCH_VENV := $(CURDIR)/.venv-orchestrators
 # Its Jupyter kernel lives in .venv's Jupyter data dir, where the lab's JupyterLab looks.
 ORCH_KERNEL := $(VENV)/share/jupyter/kernels/orchestrators/kernel.json
@@ -31,7 +31,7 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	@touch $@
 
 $(ORCH_VENV)/.synced: orchestrators/uv.lock orchestrators/pyproject.toml | $(UV)
-	@echo "Creating .venv-orchestrators from orchestrators/uv.lock (Prefect and Dagster, lesson 10) ..."
+	@echo "Creating .venv-orchestrators from orchestrators/uv.lock (Prefect and Dagster, lesson 15) ..."
 	@UV_PROJECT_ENVIRONMENT=$(ORCH_VENV) $(UV) sync --frozen --quiet --project orchestrators
 	@touch $@
 

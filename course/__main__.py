@@ -2,7 +2,7 @@
 
     python -m course airflow start|stop|status|logs [COMPONENT] [-n LINES]
     python -m course mail [-n COUNT]
-    python -m course orchestrators start|stop|status [prefect|dagster]   # lesson 10's servers
+    python -m course orchestrators start|stop|status [prefect|dagster]   # lesson 15's servers
     python -m course lab          # Airflow + JupyterLab; Ctrl-C stops both
     python -m course cluster start|stop|status [--workers N] [--postgres-url URL]   # CeleryExecutor
 """
@@ -120,7 +120,7 @@ def _lab(args: argparse.Namespace, paths: LabPaths) -> int:
                 jupyter.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(jupyter.pid, signal.SIGKILL)
-        from course import orchestrators  # lesson 10 may have started Prefect and Dagster
+        from course import orchestrators  # lesson 15 may have started Prefect and Dagster
 
         orchestrators.stop(paths=paths, quiet=True)
         engine.stop(paths)
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     mail.add_argument("--body", action="store_true", help="print message bodies too")
     mail.set_defaults(func=_mail)
     orch = sub.add_parser("orchestrators", help="start, stop or inspect the Prefect server and "
-                          "Dagster UI of lesson 10")
+                          "Dagster UI of lesson 15")
     orch.add_argument("action", choices=["start", "stop", "status"])
     orch.add_argument("name", nargs="?", choices=["prefect", "dagster"], help="one of them (default: both)")
     orch.add_argument("--timeout", type=float, default=120.0)

@@ -274,7 +274,7 @@ def start(name: str, paths: LabPaths | None = None, port: int | None = None,
     files = definitions_files(paths) if name == "dagster" else []
     if name == "dagster" and not files:
         raise OrchestratorError(f"No Dagster definitions file in {paths.dagster_code}: write one "
-                                "there first (notebook 10 does), then start Dagster.")
+                                "there first (notebook 15 does), then start Dagster.")
     current = running(paths).get(name)
     if current and READY[name](current) and current.files == [str(f) for f in files]:
         if name == "dagster":

@@ -23,7 +23,7 @@ from course.paths import REPO_ROOT
 
 ASSIGNMENT = "week14"
 TOP_FILES = ("Makefile", "README.md", "pyproject.toml", "uv.lock", "environment.yml", ".gitignore",
-             # Prefect and Dagster's own environment (lesson 10)
+             # Prefect and Dagster's own environment (lesson 15)
              "orchestrators/pyproject.toml", "orchestrators/uv.lock", "environment-orchestrators.yml")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 

@@ -1,6 +1,6 @@
-"""Prefect's and Dagster's UIs in a real browser, each showing the run that lesson 10's code made.
+"""Prefect's and Dagster's UIs in a real browser, each showing the run that lesson 15's code made.
 
-The servers start as notebook 10 starts them (`course.orchestrators`, here in a temporary lab home);
+The servers start as notebook 15 starts them (`course.orchestrators`, here in a temporary lab home);
 the flow and the assets are the files the notebook writes, run once in the Prefect + Dagster
 environment. Playwright drives Debian's Chromium headless; every step leaves a screenshot in
 test-artifacts/browser-orchestrators/, and a failed wait one named FAILED-....
@@ -28,7 +28,7 @@ from course.paths import HOME_ENV, LabPaths
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "10_prefect_dagster.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "15_prefect_dagster.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "browser-orchestrators"
 CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -39,8 +39,8 @@ RUN_BOTH = """\
 import json, sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
 import dagster as dg
-import l10_regions_assets as assets
-import l10_regions_flow as flow
+import l15_regions_assets as assets
+import l15_regions_flow as flow
 
 state = flow.daily_regions(return_state=True)
 result = dg.materialize([*assets.assets, assets.every_region_has_orders], instance=dg.DagsterInstance.get())
@@ -59,7 +59,7 @@ class Runs:
 
 
 def written_files() -> dict[str, str]:
-    """File name -> body of every %%writefile cell of notebook 10."""
+    """File name -> body of every %%writefile cell of notebook 15."""
     files = {}
     for cell in json.loads(NOTEBOOK.read_text())["cells"]:
         first, _, body = "".join(cell["source"]).partition("\n")
@@ -85,8 +85,8 @@ def chromium() -> Path:
 def runs(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterator[Runs]:
     paths = LabPaths.default(tmp_path_factory.mktemp("orchestrators-lab"))
     files = written_files()
-    for folder, name in ((paths.prefect_code, "l10_regions_flow.py"),
-                         (paths.dagster_code, "l10_regions_assets.py")):
+    for folder, name in ((paths.prefect_code, "l15_regions_flow.py"),
+                         (paths.dagster_code, "l15_regions_assets.py")):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(files[name])
     try:

@@ -81,23 +81,23 @@ OTHER_ANSWERS: dict[str, dict[str, list[str]]] = {
                     'new_schedule = CronTriggerTimetable("0 2 * * *", timezone="UTC")'],
         "wrong": ['new_schedule = "@daily"', 'new_schedule = "0 2 * * 1-5"'],
     },
-    "l07_q1_answer": {
+    "l08_q1_answer": {
         "correct": ['weekday_0630 = "30 6 * * MON-FRI"',
                     'weekday_0630 = CronTriggerTimetable("30 6 * * 1-5", timezone="UTC")'],
         "wrong": ['weekday_0630 = "30 6 * * 0-4"', 'weekday_0630 = "30 6 * * *"'],
     },
-    "l07_q2_answer": {
+    "l08_q2_answer": {
         "correct": ['logical_date_airflow3 = pendulum.parse("2023-10-15T03:00:00Z")\n'
                     'logical_date_airflow2 = logical_date_airflow3.subtract(days=1)'],
         "wrong": ['logical_date_airflow3 = pendulum.datetime(2023, 10, 14, 3, tz="UTC")\n'
                   'logical_date_airflow2 = pendulum.datetime(2023, 10, 13, 3, tz="UTC")'],
     },
-    "l08_q1_answer": {
+    "l13_q1_answer": {
         "correct": ['exception_type = KeyError.__name__\nbad_key = "execution_date"'],
         "wrong": ['exception_type = "ValueError"\nbad_key = "execution_date"',
                   'exception_type = "KeyError"\nbad_key = "logical_date"'],
     },
-    "l08_q2_answer": {
+    "l13_q2_answer": {
         "correct": [
             # only_failed is true by default, and also re-runs upstream_failed tasks
             'clear_request = {"dag_run_id": "run_42", "task_ids": ["load", "send_email"], "dry_run": False}',
@@ -118,19 +118,19 @@ OTHER_ANSWERS: dict[str, dict[str, list[str]]] = {
     },
 }
 OTHER_ANSWERS |= {
-    "l10_q1_answer": {
+    "l15_q1_answer": {
         "correct": ['predicted_task_runs = len(["extract_all", "process_region eu", "process_region asia",\n'
                     '                           "merge_results", "load_warehouse"])\n'
                     'predicted_extract_tries = 1 + 1'],
         "wrong": ['predicted_task_runs = 6\npredicted_extract_tries = 2',  # the three-region run's count
                   'predicted_task_runs = 5\npredicted_extract_tries = 1'],  # a retry is a new try
     },
-    "l10_q2_answer": {
+    "l15_q2_answer": {
         "correct": ['predicted_materialized = set(["asia_summary"])'],
         "wrong": ['predicted_materialized = {"sales_orders", "asia_summary"}',
                   'predicted_materialized = {"asia_summary", "region_totals", "warehouse_regions"}'],
     },
-    "l10_q3_answer": {
+    "l15_q3_answer": {
         # The same table, each row as the phrase numbers of (dagster, airflow, prefect).
         "correct": ['orders = [(0, 1, 2), (1, 2, 0), (2, 1, 0), (0, 2, 1), (0, 1, 2), (2, 1, 0)]\n'
                     'comparison = {row: dict(zip(("dagster", "airflow", "prefect"), order))\n'
@@ -143,7 +143,7 @@ OTHER_ANSWERS |= {
     },
 }
 # Notebooks whose every question has other answers above.
-ANSWERED_IN_FULL = {"02_architecture", "03_first_dag", "07_scheduling", "08_debugging", "10_prefect_dagster"}
+ANSWERED_IN_FULL = {"02_architecture", "03_first_dag", "08_scheduling", "13_debugging", "15_prefect_dagster"}
 
 # What a notebook's text says about the live lab, checked in its kernel after it ran.
 CLAIMS: dict[str, list[str]] = {
@@ -161,7 +161,7 @@ CLAIMS: dict[str, list[str]] = {
         "assert all(later - earlier >= 4.9 for earlier, later in zip(times, times[1:])), times\n"
         "assert len({pid for _, pid in seen}) == len(seen), seen",
     ],
-    "07_scheduling": [
+    "08_scheduling": [
         # A run without a logical date: the date keys are absent from the context, not None.
         'absent = {key for key, value in no_date_context.items() if value == "(absent)"}\n'
         'assert {"logical_date", "ds", "data_interval_start", "data_interval_end"} <= absent, absent\n'
@@ -169,7 +169,7 @@ CLAIMS: dict[str, list[str]] = {
         'assert no_date_run["state"] == "failed", no_date_run\n'
         'assert "UndefinedError: \'ds\' is undefined" in echo_log, echo_log[-2000:]',
     ],
-    "10_prefect_dagster": [
+    "15_prefect_dagster": [
         # Prefect ran the three regions side by side; Dagster's materialize() one after another.
         "assert overlap and span < 2.5, (overlap, span)",
         "summaries = steps[steps['step'].str.endswith('_summary')].sort_values('start')\n"
@@ -183,7 +183,7 @@ CLAIMS: dict[str, list[str]] = {
 }
 # Notebooks that also run on a lab whose processes are spawned (their processes differ there).
 SPAWNED = {"02_architecture"}
-# Airflow features that a cross-reference ("... (notebook 07)") may send the reader to, and how
+# Airflow features that a cross-reference ("... (notebook 08)") may send the reader to, and how
 # the code of the notebook it names shows the feature.
 FEATURES = {"asset": r"\bAsset\(", "timetable": r"Timetable\(", "sensor": r"Sensor\(",
             "deferrable": r"deferrable=True", "trigger rule": r"trigger_rule=", "backfill": r"backfill",
@@ -309,7 +309,7 @@ def test_lesson_dag_ids_carry_their_lesson_prefix_and_never_take_an_exercise_id(
 
 def test_exercises_notebook_names_only_exercises_of_the_manifest():
     known = {exercise for lesson in LESSONS for exercise in lesson.exercises}
-    exercises_lesson = lesson_named("09_exercises")
+    exercises_lesson = lesson_named("14_exercises")
     text = "\n".join(cell.source for cell in read(exercises_lesson).cells)
     named = set(re.findall(r"\bex\d\d_[a-z0-9_]+", text))
     assert named, "the exercises notebook names no exercise"
@@ -523,12 +523,12 @@ def test_notebook_runs_top_to_bottom(lesson, notebook_lab):
     shown = "".join(text_of(cell) + "".join(out.get("data", {}).get("text/markdown", "")
                                              for out in cell.outputs) for cell in cells)
     assert "could not grade" not in shown, "the exercises notebook failed to run the grader"
-    if lesson.slug == "09_exercises":  # the starters, graded: each has a verdict with points
+    if lesson.slug == "14_exercises":  # the starters, graded: each has a verdict with points
         assert shown.count("NOT YET") >= 8, shown[-3000:]
     assert engine.read_state(notebook_lab) == state, "a notebook restarted the lab"
     if kernel != AIRFLOW_KERNEL:  # Prefect and Dagster: both wrote the lab's warehouse, both UIs saw it
         with sqlite3.connect(notebook_lab.warehouse) as warehouse:
-            for table in ("l10_prefect_regions", "l10_dagster_regions"):
+            for table in ("l15_prefect_regions", "l15_dagster_regions"):
                 rows = warehouse.execute(f"SELECT region, orders FROM {table} ORDER BY region").fetchall()
                 assert rows == [("asia", 4), ("eu", 4), ("us", 4)], (table, rows)
         assert set(orchestrators.running(notebook_lab)) == {"prefect", "dagster"}, shown[-2000:]
