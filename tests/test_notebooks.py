@@ -229,7 +229,7 @@ def test_notebook_opens_with_its_title_and_objectives(lesson):
     head = first.source
     assert head.startswith("# ") and lesson.title in head.splitlines()[0], head.splitlines()[0]
     assert "**Objectives**" in head
-    missing = [objective for objective in lesson.objectives if f"- {objective}" not in head]
+    missing = [objective.text for objective in lesson.objectives if f"- {objective.text}" not in head]
     assert not missing, f"{lesson.notebook.name} does not list the objectives {missing} of course.yml"
 
 
