@@ -50,6 +50,9 @@ class TaskInfo:
     owner: str | None
     downstream: tuple[str, ...]
     trigger_rule: str = "all_success"
+    outlets: tuple[str, ...] = ()  # the URIs of the assets the task updates
+    sensor: bool = False
+    reschedule: bool = False  # a sensor in mode="reschedule"
 
 
 def dependency_order(tasks: Iterable[str], edges: Iterable[tuple[str, str]],
@@ -96,12 +99,15 @@ class DagInfo:
     catchup: bool
     tags: tuple[str, ...] = ()
     description: str = ""
+    schedule_assets: tuple[str, ...] = ()  # the URIs of the assets an asset schedule waits for
 
     @classmethod
     def from_dict(cls, data: dict) -> DagInfo:
-        tasks = {tid: TaskInfo(task_id=tid, **{**t, "downstream": tuple(t["downstream"])})
+        tasks = {tid: TaskInfo(task_id=tid, **{**t, "downstream": tuple(t["downstream"]),
+                                               "outlets": tuple(t.get("outlets", ()))})
                  for tid, t in data["tasks"].items()}
-        return cls(**{**data, "tasks": tasks, "tags": tuple(data.get("tags", ()))})
+        return cls(**{**data, "tasks": tasks, "tags": tuple(data.get("tags", ())),
+                      "schedule_assets": tuple(data.get("schedule_assets", ()))})
 
     def upstream(self, task_id: str) -> set[str]:
         """The tasks ``task_id`` waits for directly."""
@@ -171,6 +177,14 @@ class RunInfo:
     crash: str | None = None            # how the process ended when it ended early
     error: ErrorInfo | None = None      # dag.test() itself raised
     xcom_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> key -> value
+    run_type: str = ""                  # manual, asset_triggered, ...
+    # The asset events the run was created from: {"uri", "dag_id", "task_id", "run_id"} each.
+    consumed: tuple[dict[str, Any], ...] = ()
+    # The asset events each task recorded: task -> the URIs of the assets it updated.
+    asset_events: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Seconds from a task's first start to its end, and how often a sensor was rescheduled.
+    durations: dict[str, float] = field(default_factory=dict)
+    reschedules: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -189,6 +203,10 @@ class Facts:
     dag: DagInfo | None = None
     run: RunInfo | None = None
     rerun: RunInfo | None = None
+    # The file's other DAGs that the exercise names (``Exercise.also_dags``), and the runs that
+    # Airflow created for them from the graded run's asset events, oldest first.
+    others: dict[str, DagInfo] = field(default_factory=dict)
+    triggered: dict[str, list[RunInfo]] = field(default_factory=dict)
     warehouse_rows: list[dict] | None = None
     warehouse_error: str | None = None
     mails: list[dict] = field(default_factory=list)

@@ -47,6 +47,10 @@ COURSE_NOTES = {
     "execution_date": "`execution_date` was removed in Airflow 3: use `context['logical_date']` in "
                       "Python and `{{ logical_date }}` in templates (or `ds` / `{{ ds }}` for the date "
                       "as text).",
+    "airflow.datasets": "`airflow.datasets` (Airflow 2's `Dataset`) was removed in Airflow 3: a "
+                        "dataset is now an Asset, `from airflow.sdk import Asset`, then "
+                        "`Asset(\"orders_clean\")` where you wrote `Dataset(...)`; `schedule=[...]` "
+                        "and `outlets=[...]` take it as before.",
     "airflow.operators.subdag": "SubDAGs were removed in Airflow 3: group tasks with `TaskGroup` "
                                 "from `airflow.sdk`.",
 }

@@ -33,6 +33,7 @@ import time
 import tokenize
 import traceback
 from contextlib import ExitStack
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -262,7 +263,8 @@ def _collect_run(facts: Facts, exercise: Any, submission: Path, raw: bytes, conf
         if isolated and warehouse.kind == "SQLite":
             warehouse.path.touch()
             os.chown(warehouse.path, uid, uid)
-        conns = {"warehouse": warehouse.connection(), "smtp_default": sink.connection()}
+        conns = {"warehouse": warehouse.connection(), "smtp_default": sink.connection(),
+                 "fs_default": FS_DEFAULT}
         forward = [(sink.port, "127.0.0.1", sink.port)]
         if warehouse.kind == "PostgreSQL":
             db = conns["warehouse"]
@@ -271,18 +273,26 @@ def _collect_run(facts: Facts, exercise: Any, submission: Path, raw: bytes, conf
                 conns["warehouse"] = {**conns["warehouse"], "host": "127.0.0.1"}
         env = child_env(home, dags, dict(conn_env(k, v) for k, v in conns.items()))
         (home / "tasks").mkdir()
+        runs = max(1, exercise.runs) + len(exercise.also_dags) * exercise.asset_runs
         spec = {"dag_file": str(dags / submission.name), "dag_id": exercise.dag_id,
                 "task_logs": str(home / "tasks"),
                 "schedule": exercise.schedule, "runs": exercise.runs,
                 "run_date": exercise.run_date.isoformat(), "forward": forward,
                 "import_timeout": config.import_timeout,
                 "deadline": config.boot_timeout + config.import_timeout
-                + config.run_timeout * max(1, exercise.runs) + 30,
-                "box": sandbox_box(root, uid, dags, learner, store, conns, config, isolated)}
+                + config.run_timeout * runs + 30,
+                "box": sandbox_box(root, uid, dags, learner, store, conns, config, isolated),
+                "also": list(exercise.also_dags), "asset_runs": exercise.asset_runs,
+                "arrival": _arrival_spec(exercise, dags / "data", home),
+                "all_runs": runs}
         events, ended = _run_child(spec, env, home, config, server)
         _read_events(facts, events, ended)
         if facts.dag is not None and ended["phase"].startswith("run"):
-            runs = _runs_from_db(home / "airflow.db", facts.dag.dag_id, events, ended)
+            by_dag = _runs_from_db(home / "airflow.db", {facts.dag.dag_id, *facts.others}, events,
+                                   ended)
+            runs = [r for r in by_dag.get(facts.dag.dag_id, []) if r.run_type != "asset_triggered"]
+            facts.triggered = {d: [r for r in found if r.run_type == "asset_triggered"]
+                               for d, found in by_dag.items()}
             ran = next((e for e in events if e["event"] == "ran"), None)
             # No run in the database: the run failed before creating one (a cycle, say).
             facts.run = runs[0] if runs else RunInfo(
@@ -298,6 +308,19 @@ def _collect_run(facts: Facts, exercise: Any, submission: Path, raw: bytes, conf
             facts.mails = sink.mails
         facts.output_tail = _task_logs(home / "tasks") or _tail(home / "output.log")
         facts.dags_folder = f"{dags}/"
+
+
+# FileSensor's default connection: a path relative to nothing, so that its filepath is the path.
+FS_DEFAULT = {"conn_type": "fs", "extra": {"path": ""}}
+
+
+def _arrival_spec(exercise: Any, data: Path, home: Path) -> dict | None:
+    """Where the exercise's arriving file comes from, where it appears and when."""
+    arrival = exercise.arrival
+    if arrival is None:
+        return None
+    return {"source": str(exercise.arrivals / arrival.source), "target": str(data / arrival.target),
+            "staging": str(home), "after": list(arrival.after)}
 
 
 def scratch_dir() -> str | None:
@@ -363,7 +386,7 @@ def _run_child(spec: dict, env: dict[str, str], home: Path, config: GradeConfig,
     phase, deadline = "boot", time.monotonic() + config.boot_timeout
     # However the phases go, the whole grading ends by then.
     overall = time.monotonic() + config.boot_timeout + config.import_timeout \
-        + config.run_timeout * max(1, spec.get("runs", 1))
+        + config.run_timeout * max(1, spec.get("all_runs", spec.get("runs", 1)))
     events: list[dict] = []
     timed_out = None
     offset = 0
@@ -446,32 +469,48 @@ def _read_events(facts: Facts, events: list[dict], ended: dict) -> None:
         timing = {k: schedule[k] for k in ("schedule_text", "run_times", "expected_run_times")
                   if k in schedule}
         facts.dag = DagInfo.from_dict({**imported["dag"], **timing})
+    facts.others = {i: DagInfo.from_dict(d) for i, d in (imported.get("others") or {}).items()}
 
 
-def _runs_from_db(db: Path, dag_id: str, events: list[dict], ended: dict) -> list[RunInfo]:
-    """Task states and XComs of each run, as Airflow recorded them, oldest run first."""
+def _runs_from_db(db: Path, dag_ids: set[str], events: list[dict], ended: dict,
+                  ) -> dict[str, list[RunInfo]]:
+    """Task states and XComs of each run of ``dag_ids``, as Airflow recorded them, oldest run
+    first. A run's index in the events is its place among its DAG's manual runs, or, for a run an
+    asset event triggered, ``flows.TRIGGERED_RUN`` plus its place among those."""
+    from autograder.flows import TRIGGERED_RUN
+
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        runs = conn.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id",
-                            (dag_id,)).fetchall()
-        found = []
-        for index, (run_id, state) in enumerate(runs):
-            states = dict(conn.execute(
-                "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
-                (dag_id, run_id)).fetchall())
+        marks = ",".join("?" * len(dag_ids))
+        runs = conn.execute(f"SELECT id, dag_id, run_id, state, run_type FROM dag_run "
+                            f"WHERE dag_id IN ({marks}) ORDER BY id", sorted(dag_ids)).fetchall()
+        found: dict[str, list[RunInfo]] = {}
+        counted: dict[str, int] = {}
+        triggered = 0
+        for position, (key, dag_id, run_id, state, run_type) in enumerate(runs):
+            if run_type == "asset_triggered":
+                index, triggered = TRIGGERED_RUN + triggered, triggered + 1
+            else:
+                index = counted.get(dag_id, 0)
+                counted[dag_id] = index + 1
+            rows = conn.execute(
+                "SELECT task_id, state, id, start_date, end_date FROM task_instance "
+                "WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)).fetchall()
+            states = {task_id: state for task_id, state, *_ in rows}
             by_key: dict[str, dict[str, Any]] = {}
-            for task_id, key, value in conn.execute(
+            for task_id, key_name, value in conn.execute(
                     "SELECT task_id, key, value FROM xcom WHERE dag_id = ? AND run_id = ? "
                     "AND map_index = -1", (dag_id, run_id)):
                 try:
-                    by_key.setdefault(task_id, {})[key] = _plain(json.loads(value))
+                    by_key.setdefault(task_id, {})[key_name] = _plain(json.loads(value))
                 except (TypeError, ValueError):
-                    by_key.setdefault(task_id, {})[key] = value
+                    by_key.setdefault(task_id, {})[key_name] = value
             xcoms = {t: keys["return_value"] for t, keys in by_key.items() if "return_value" in keys}
             mine = [e for e in events if e.get("run") == index]
             ran = next((e for e in mine if e["event"] == "ran"), None)
-            last = index == len(runs) - 1
+            last = position == len(runs) - 1
             timed_out = ended["timed_out"] if last else None
-            found.append(RunInfo(
+            durations, reschedules = _task_times(conn, rows)
+            found.setdefault(dag_id, []).append(RunInfo(
                 state=state, task_states={k: v or "none" for k, v in states.items()}, xcoms=xcoms,
                 xcom_keys=by_key,
                 failures={e["task_id"]: ErrorInfo.from_dict(e["error"]) for e in mine
@@ -479,8 +518,51 @@ def _runs_from_db(db: Path, dag_id: str, events: list[dict], ended: dict) -> lis
                 timed_out=timed_out,
                 running_tasks=tuple(sorted(t for t, s in states.items() if s == "running")),
                 crash=None if ran or timed_out else _crash_text(ended),
-                error=ErrorInfo.from_dict(ran.get("error")) if ran else None))
+                error=ErrorInfo.from_dict(ran.get("error")) if ran else None,
+                run_type=run_type or "", consumed=_consumed(conn, key),
+                asset_events=_asset_events(conn, dag_id, run_id),
+                durations=durations, reschedules=reschedules))
     return found
+
+
+def _consumed(conn: sqlite3.Connection, run_key: int) -> tuple[dict[str, Any], ...]:
+    """The asset events a run was created from, as the scheduler linked them."""
+    return tuple({"uri": uri, "dag_id": dag_id, "task_id": task_id, "run_id": run_id}
+                 for uri, dag_id, task_id, run_id in conn.execute(
+                     "SELECT asset.uri, e.source_dag_id, e.source_task_id, e.source_run_id "
+                     "FROM dagrun_asset_event AS link JOIN asset_event AS e ON e.id = link.event_id "
+                     "JOIN asset ON asset.id = e.asset_id WHERE link.dag_run_id = ? ORDER BY e.id",
+                     (run_key,)))
+
+
+def _asset_events(conn: sqlite3.Connection, dag_id: str, run_id: str) -> dict[str, tuple[str, ...]]:
+    """The URIs of the assets each task of a run updated, as the Execution API recorded them."""
+    found: dict[str, list[str]] = {}
+    for task_id, uri in conn.execute(
+            "SELECT e.source_task_id, asset.uri FROM asset_event AS e JOIN asset ON asset.id = "
+            "e.asset_id WHERE e.source_dag_id = ? AND e.source_run_id = ? ORDER BY e.id",
+            (dag_id, run_id)):
+        found.setdefault(task_id, []).append(uri)
+    return {t: tuple(uris) for t, uris in found.items()}
+
+
+def _task_times(conn: sqlite3.Connection, rows: list[tuple]) -> tuple[dict[str, float], dict[str, int]]:
+    """Seconds from each task's first start (its first reschedule, for a sensor) to its end, and
+    how many times each task was rescheduled."""
+    durations, reschedules = {}, {}
+    for task_id, _state, ti_id, start, end in rows:
+        first, count = conn.execute("SELECT MIN(start_date), COUNT(*) FROM task_reschedule "
+                                    "WHERE ti_id = ?", (ti_id,)).fetchone()
+        reschedules[task_id] = count
+        begin = min(filter(None, (first, start)), default=None)
+        if begin and end:
+            durations[task_id] = round((_stamp(end) - _stamp(begin)).total_seconds(), 2)
+    return durations, reschedules
+
+
+def _stamp(text: str) -> datetime:
+    when = datetime.fromisoformat(str(text).replace(" ", "T"))
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def _plain(value: Any) -> Any:

@@ -68,6 +68,8 @@ def right_xcoms(ex: Exercise, want: dict) -> tuple[dict, dict]:
         return {"extract": [{"event_id": str(i)} for i in want["event_ids"]],
                 "transform": want["report"]["by_action"], "report": {"date": day, **want["report"]},
                 "announce": f"Event report for {day} is ready"}, {}
+    if ex.id == "ex09_assets":
+        return {"publish": want["orders"]}, {}
     raise AssertionError(f"no right facts for {ex.id}: add them here")
 
 
@@ -86,7 +88,7 @@ def right_facts(ex: Exercise) -> Facts:
     run = RunInfo("success", {t: "success" for t in ex.tasks}, xcoms, {}, xcom_keys=keys)
     facts = Facts(exercise=ex, submission=Path("dag.py"), filename="dag.py", source="",
                   dag_ids=[ex.dag_id], dag=dag, run=run, rerun=copy.deepcopy(run), expected=want)
-    if ex.warehouse_table:
+    if ex.warehouse_table and ex.id not in MORE_FACTS:
         facts.warehouse_rows = ([dict(zip(("id", "name", "age"), r, strict=True)) for r in want["adults"]]
                                 if ex.id == "ex01_daily_etl" else [dict(r) for r in want["clean"]])
     revenue = want.get("revenue") or want.get("merge_results", {}).get("total", {}).get("revenue")
@@ -95,7 +97,45 @@ def right_facts(ex: Exercise) -> Facts:
     if subject:
         facts.mails = [{"from": "airflow@example.com", "to": [ex.email_to], "subject": subject,
                         "body": f"<p>Total revenue: {revenue}</p>"}]
+    if ex.id in MORE_FACTS:
+        MORE_FACTS[ex.id](facts, want)
     return facts
+
+
+def _assets_right(facts: Facts, want: dict) -> None:
+    """Exercise 9: the producer's outlet, the consumer on the same asset, its triggered run."""
+    _task("publish", outlets=("orders_clean",))(facts)
+    facts.dag = DagInfo(**{**facts.dag.__dict__, "schedule": "CronTriggerTimetable('@daily')"})
+    facts.dag_ids = ["orders_producer", "orders_report"]
+    facts.others = {"orders_report": DagInfo(
+        dag_id="orders_report", tasks={"summarize": TaskInfo("summarize", "_PythonDecoratedOperator", 0,
+                                                             300.0, "airflow", ())},
+        schedule="AssetTriggeredTimetable()", schedule_text="", run_times=[], expected_run_times=[],
+        start_date="2023-10-01T00:00:00+00:00", catchup=False, schedule_assets=("orders_clean",))}
+    facts.run = RunInfo(**{**facts.run.__dict__, "asset_events": {"publish": ("orders_clean",)}})
+    facts.triggered = {"orders_report": [RunInfo(
+        "success", {"summarize": "success"}, {"summarize": {"orders": want["orders"],
+                                                            "revenue": want["revenue"]}}, {},
+        run_type="asset_triggered", consumed=({"uri": "orders_clean", "dag_id": "orders_producer",
+                                               "task_id": "publish", "run_id": "manual__1"},))]}
+    facts.warehouse_rows = [dict(zip(("order_id", "customer", "amount"), r, strict=True))
+                            for r in want["paid"]]
+
+
+MORE_FACTS: dict[str, Callable[[Facts, dict], None]] = {"ex09_assets": _assets_right}
+
+
+def _other(dag_id: str, **change: Any) -> Callable[[Facts], None]:
+    def mutate(facts: Facts) -> None:
+        facts.others[dag_id] = DagInfo(**{**facts.others[dag_id].__dict__, **change})
+    return mutate
+
+
+def _consumer_run(**change: Any) -> Callable[[Facts], None]:
+    def mutate(facts: Facts) -> None:
+        run = facts.triggered["orders_report"][0]
+        facts.triggered["orders_report"] = [RunInfo(**{**run.__dict__, **change})]
+    return mutate
 
 
 def verdicts(facts: Facts) -> dict[str, Any]:
@@ -271,6 +311,35 @@ MISTAKES = [
      ["expected 'Event report for 2024-01-03 is ready'", "not in the words asked for"]),
     ("ex08", "announce without the date", _xcom("announce", "Event report is ready"), "run.announce",
      ["must name the date 2024-01-03"]),
+    ("ex09", "no outlet", _task("publish", outlets=()), "assets.outlet",
+     ["No task of `orders_producer` declares an outlet", "add `outlets=[ORDERS_CLEAN]` to `publish`"]),
+    ("ex09", "the outlet on extract", lambda f: (_task("publish", outlets=())(f),
+                                                _task("extract", outlets=("orders_clean",))(f)),
+     "assets.outlet", ["`extract` declares `outlets=`", "move `outlets=[ORDERS_CLEAN]` to `publish`"]),
+    ("ex09", "consumer on a cron", _other("orders_report", schedule_assets=(),
+                                          schedule="CronTriggerTimetable(expression='0 6 * * *', timezone='UTC')"),
+     "assets.schedule", ["`orders_report` runs on a time schedule, `0 6 * * *`", "`schedule=[ORDERS_CLEAN]`"]),
+    ("ex09", "another asset's name", _other("orders_report", schedule_assets=("orders-clean",)),
+     "assets.same", ["`publish` updates `orders_clean`, but `orders_report` is scheduled on `orders-clean`"]),
+    ("ex09", "waits for two assets", _other("orders_report", schedule_assets=("orders_clean", "customers")),
+     "assets.same", ["a list of assets means all of them", "nothing updates `customers`"]),
+    ("ex09", "consumer misnamed", _set(others=lambda o: {"report": DagInfo(**{**o["orders_report"].__dict__, "dag_id": "report"})},
+                                    dag_ids=["orders_producer", "report"]),
+     "import.consumer", ["Your consumer DAG has dag_id `report`", "set `dag_id=\"orders_report\"`"]),
+    ("ex09", "consumer with two tasks", _other("orders_report", tasks={
+        t: TaskInfo(t, "PythonOperator", 0, 300.0, "airflow", ()) for t in ("read", "summarize")}),
+     "import.consumer", ["`orders_report` has the task(s) `read`, `summarize`", "one task, `summarize`"]),
+    ("ex09", "no consumer run", _set(triggered={}), "assets.triggered",
+     ["Airflow created no run of `orders_report` from it"]),
+    ("ex09", "no asset event", _set(run=lambda run: RunInfo(**{**run.__dict__, "asset_events": {}})),
+     "assets.triggered", ["`publish` succeeded but recorded no asset event"]),
+    ("ex09", "summary off by one", _consumer_run(xcoms={"summarize": {"orders": 1, "revenue": 191.5}}),
+     "run.consumer", ["'orders' is int 1, expected 4"]),
+    ("ex09", "summary uses ds", _consumer_run(state="failed", task_states={"summarize": "failed"},
+                                               failures={"summarize": ErrorInfo("KeyError", "'ds'", 60)}),
+     "run.consumer", ["`summarize` ended failed: KeyError: 'ds' (dag.py, line 60)"]),
+    ("ex09", "cancelled orders kept", _set(warehouse_rows=lambda rows: rows + [
+        {"order_id": 2, "customer": "globex", "amount": 75}]), "run.warehouse", ["unexpected (2, 'globex', 75)"]),
     ("ex08", "an Airflow 2 import left", _set(airflow2_idioms=[{"line": 3, "message": "AIR302 moved."}]),
      "fix.airflow3_idioms", ["Line 3: AIR302 moved", "still in the file"]),
 ]

@@ -44,6 +44,16 @@ def chain(*tasks: str) -> frozenset[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
+class Arrival:
+    """A file the grader makes appear during a run: ``arrivals/<source>`` becomes
+    ``data/<target>`` ``after[i]`` seconds after run ``i`` started; None: it never arrives."""
+
+    source: str
+    target: str
+    after: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
 class Exercise:
     """The contract of one exercise, as its README states it."""
 
@@ -63,6 +73,14 @@ class Exercise:
     email_to: str = "team@company.com"
     warehouse_table: str | None = None
     runs: int = 1  # 2: run again on the next day, to see whether a re-run duplicates rows
+    # Other DAGs of the same file that the grader reads too (their structure in ``Facts.others``).
+    also_dags: tuple[str, ...] = ()
+    # After the graded runs, the grader creates the runs their asset events trigger, as Airflow's
+    # scheduler does, and runs them (``Facts.triggered``).
+    asset_runs: bool = False
+    # A file that arrives while a run waits for it: copied from the exercise's ``arrivals/``
+    # folder to ``data/<target>`` that many seconds after each run starts (None: never).
+    arrival: Arrival | None = None
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -105,6 +123,12 @@ class Exercise:
     @property
     def sample_data(self) -> Path:
         return EXERCISES / self.id / "data"
+
+    @property
+    def arrivals(self) -> Path:
+        """The files the grader makes arrive during a run: beside the data, never in it, so that
+        no task can read them before they arrive."""
+        return self.grading_data.parent / "arrivals"
 
     @property
     def grading_data(self) -> Path:

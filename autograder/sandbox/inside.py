@@ -46,7 +46,8 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def parse_main(dag_file: str, dag_id: str, out: int, control: int | None = None) -> None:
+def parse_main(dag_file: str, dag_id: str, out: int, control: int | None = None,
+               also: tuple[str, ...] = ()) -> None:
     """Import the learner's file as Airflow's dag-processor does and send the DAG serialized.
 
     With a ``control`` socket, the process then stays as the submission's task launcher
@@ -80,6 +81,11 @@ def parse_main(dag_file: str, dag_id: str, out: int, control: int | None = None)
                                   "dag_id": None, "serialized": None}
         if dag is not None:
             result.update(dag_id=dag.dag_id, serialized=DagSerialization.to_dict(dag))
+            # The file's other DAGs that the exercise grades too (a consumer of an asset, say);
+            # "*": every other DAG of the file, so that a misnamed one can still be graded.
+            wanted = [i for i in dags if i != dag.dag_id] if "*" in also else also
+            result["others"] = {i: DagSerialization.to_dict(dags[i]) for i in wanted[:10]
+                                if i in dags and dags[i] is not dag}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: report, never crash
         result = {"ok": False, "error": error(exc, dag_file)}
         dag = None

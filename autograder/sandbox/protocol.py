@@ -39,6 +39,7 @@ class ParseResult(TypedDict, total=False):
     dag_ids: list[str]
     dag_id: str | None
     serialized: dict[str, Any] | None
+    others: dict[str, dict[str, Any]]  # other DAGs the grader asked for, serialized
 
 
 class TaskAdvice(TypedDict, total=False):
@@ -155,8 +156,12 @@ def parse_result(raw: bytes) -> ParseResult:
         raise Malformed("the chosen DAG is not among the file's DAGs")
     if (dag_id is None) != (serialized is None) or not isinstance(serialized, dict | None):
         raise Malformed("a serialized DAG is missing or not an object")
+    others = data.get("others") or {}
+    if not isinstance(others, dict) or not all(
+            isinstance(k, str) and k in dag_ids and isinstance(v, dict) for k, v in others.items()):
+        raise Malformed("the other DAGs are not serialized DAGs of the file")
     return ParseResult(ok=True, dag_ids=[d[:250] for d in dag_ids[:1000]], dag_id=dag_id,
-                       serialized=serialized)
+                       serialized=serialized, others=others)
 
 
 def task_advice(raw: bytes) -> TaskAdvice | None:

@@ -41,6 +41,7 @@ from typing import Any
 
 import structlog
 
+from autograder import flows
 from autograder.sandbox import inside, isolate, protocol
 from autograder.sandbox.isolate import Box, Limits
 
@@ -104,7 +105,9 @@ def main(spec_path: str) -> None:
             f"defines: {type(exc).__name__}: {str(exc)[:500]}"})
         os._exit(0)
     described = describe(dag) if dag is not None else None
-    events.send(event="imported", ok=True, dag_ids=parsed["dag_ids"], dag=described)
+    others = flows.deserialize_others(parsed, events)
+    events.send(event="imported", ok=True, dag_ids=parsed["dag_ids"], dag=described,
+                others={i: describe(d) for i, d in others.items()})
     if dag is None:
         os._exit(0)
     # The run times take a while to compute: done while the first tasks run (see run_tasks).
@@ -117,7 +120,9 @@ def main(spec_path: str) -> None:
     from autograder.runner import RUN_DATE
 
     try:
-        store_dag(parsed["serialized"])
+        store_dag(parsed["serialized"], *parsed.get("others", {}).values())
+        if spec.get("asset_runs"):
+            flows.unpause()  # as a learner switches the DAGs on: paused ones get no asset runs
     except Exception as exc:
         events.send(event="ran", run=0, state="error", error={
             "type": type(exc).__name__, "message": str(exc)[:2000]})
@@ -127,11 +132,14 @@ def main(spec_path: str) -> None:
         events.send(event="phase", phase=f"run{run_index}")
         try:
             day = pendulum.parse(spec.get("run_date", RUN_DATE)).add(days=run_index)
-            state = run_dag(dag, day, spec, launcher, events, run_index)
+            with flows.arrival(spec, run_index):
+                state = run_dag(dag, day, spec, launcher, events, run_index)
             events.send(event="ran", run=run_index, state=state)
         except Exception as exc:
             events.send(event="ran", run=run_index, state="error",
                         error={"type": type(exc).__name__, "message": str(exc)[:2000]})
+    if spec.get("asset_runs"):
+        flows.run_triggered(others, spec, launcher, events)
     _finish_idle_work()
     if launcher is not None:
         launcher.close()
@@ -178,7 +186,7 @@ def parse(spec: dict) -> tuple[protocol.ParseResult, Launcher | None]:
             os.setpgid(0, 0)  # a group of its own: kill(0, ...) reaches no grader process
             isolate.enter(box_from(spec, keep=(write, theirs.fileno())))
             inside.parse_main(spec["dag_file"], spec["dag_id"], write,
-                              theirs.fileno() if spec.get("runs") else None)
+                              theirs.fileno() if spec.get("runs") else None, tuple(spec.get("also", ())))
         except BaseException:
             import traceback
 
@@ -394,12 +402,14 @@ def describe(dag: Any) -> dict:
             "owner": getattr(task, "owner", None),
             "trigger_rule": str(getattr(task, "trigger_rule", "") or ""),
             "downstream": sorted(task.downstream_task_ids),
+            **flows.task_facts(task),
         }
     return {"dag_id": dag.dag_id, "tasks": tasks, "schedule": timetable_repr(dag.timetable),
             "schedule_text": "", "run_times": [], "expected_run_times": [],
             "start_date": dag.start_date.isoformat() if dag.start_date else None,
             "catchup": bool(dag.catchup), "tags": sorted(map(str, getattr(dag, "tags", None) or ())),
-            "description": getattr(dag, "description", None) or ""}
+            "description": getattr(dag, "description", None) or "",
+            "schedule_assets": flows.schedule_assets(dag)}
 
 
 def schedule_facts(dag: Any, schedule: str) -> dict:
@@ -450,7 +460,7 @@ def timetable_repr(table: Any) -> str:
     return f"{type(table).__name__}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
 
 
-def store_dag(serialized: dict) -> None:
+def store_dag(*serialized: dict) -> None:
     """Record the DAG in this process's metadata database, as the dag-processor's manager does."""
     from airflow import settings
     from airflow.dag_processing.bundles.manager import DagBundlesManager
@@ -460,14 +470,15 @@ def store_dag(serialized: dict) -> None:
     session = settings.Session()
     DagBundlesManager().sync_bundles_to_db(session=session)
     session.commit()
-    update_dag_parsing_results_in_db(BUNDLE, None, [LazyDeserializedDAG(data=serialized)], {}, None,
-                                     set(), session=session)
+    update_dag_parsing_results_in_db(BUNDLE, None, [LazyDeserializedDAG(data=s) for s in serialized],
+                                     {}, None, set(), session=session)
     session.commit()
 
 
 def run_dag(dag: Any, logical_date: Any, spec: dict, launcher: Launcher, events: Events,
-            run_index: int) -> str:
-    """One DAG run: ``dag.test()``'s scheduling loop, with every task run in the sandbox."""
+            run_index: int, run: Any = None) -> str:
+    """One DAG run (``run``, or a new manual one): ``dag.test()``'s scheduling loop, with every
+    task run in the sandbox."""
     from airflow import settings
     from airflow.models.dagrun import DagRun, get_or_create_dagrun
     from airflow.sdk import timezone
@@ -479,7 +490,7 @@ def run_dag(dag: Any, logical_date: Any, spec: dict, launcher: Launcher, events:
     for task in dag.tasks:
         task.retries = 0  # a failing task reports at once instead of waiting for retry_delay
     run_after = timezone.utcnow()
-    run = get_or_create_dagrun(
+    run = run or get_or_create_dagrun(
         dag=dag, start_date=logical_date, logical_date=logical_date,
         data_interval=dag.timetable.infer_manual_data_interval(run_after=logical_date),
         run_after=run_after,
@@ -504,7 +515,11 @@ def run_dag(dag: Any, logical_date: Any, spec: dict, launcher: Launcher, events:
         scheduled = sorted((t for t in every if t.state == TaskInstanceState.SCHEDULED),
                            key=lambda t: (t.task_id, t.map_index))
         session.commit()  # end the read: SQLite lets the Execution API write only then
-        if not scheduled and {t for t in every if t.state not in finished}:
+        waiting = {t.state for t in every if t.state not in finished}
+        if not scheduled and TaskInstanceState.DEFERRED in waiting and waiting <= {
+                TaskInstanceState.DEFERRED, None}:
+            break  # only a triggerer would resume it, and the grader runs none
+        if not scheduled and waiting:
             time.sleep(0.2)  # a deferred or rescheduled task: wait for it to become ready
         run_tasks(scheduled, spec, launcher, client, events, run_index)
         session.expire_all()

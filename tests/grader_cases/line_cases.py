@@ -193,3 +193,33 @@ case("ex08_fix_broken_dag", "transform_most_common",
        '''    counts = dict(context["ti"].xcom_pull(task_ids="transform"))''')],
      ["run.transform"], ["`transform` returned list", "expected the number of events per action"],
      passes=("run.tasks_succeeded", "run.output"))
+# ex09
+start("ex09_assets")
+catchup("ex09_assets")
+schedule("ex09_assets", "@daily", "@hourly")
+case("ex09_assets", "no_outlet",
+     "Wrong (one checklist line): publish declares no outlet, so no asset event, so no consumer run.",
+     [("    @task(outlets=[ORDERS_CLEAN])\n", "    @task\n")],
+     ["assets.outlet", "assets.triggered"],
+     ["No task of `orders_producer` declares an outlet", "add `outlets=[ORDERS_CLEAN]` to `publish`"])
+case("ex09_assets", "consumer_on_a_cron",
+     "Wrong (one checklist line): the consumer runs every morning instead of when the orders are published.",
+     [("    schedule=[ORDERS_CLEAN],  # runs each time the asset is updated, not at a time\n",
+       '    schedule="0 6 * * *",\n')],
+     ["assets.schedule", "assets.triggered"],
+     ["`orders_report` runs on a time schedule, `0 6 * * *`", "`schedule=[ORDERS_CLEAN]`"])
+case("ex09_assets", "another_asset_name",
+     "Wrong (one checklist line): the consumer is scheduled on an Asset of another name: another asset.",
+     [("    schedule=[ORDERS_CLEAN],", '    schedule=[Asset("orders-clean")],')],
+     ["assets.same", "assets.triggered"],
+     ["`publish` updates `orders_clean`, but `orders_report` is scheduled on `orders-clean`"])
+case("ex09_assets", "cancelled_orders_kept",
+     "Wrong (one checklist line): publish writes every order, the cancelled and refunded ones too.",
+     [('''                for o in orders if o["status"].strip().lower() == "paid"]''',
+       '''                for o in orders]''')],
+     ["run.warehouse", "run.consumer"], ["Table `orders_clean` holds 9 rows, expected 6"],
+     passes=("run.tasks_succeeded", "assets.triggered"))
+case("ex09_assets", "summary_uses_ds",
+     "Wrong (one checklist line): summarize prints ds, which an asset-triggered run does not have.",
+     [("    def summarize() -> dict:\n", "    def summarize(ds) -> dict:\n")],
+     ["run.consumer"], ["`summarize` ended failed"], passes=("run.tasks_succeeded", "assets.triggered"))
