@@ -145,6 +145,9 @@ def dag_id_found(facts: Facts) -> None:
         raise KeepGoing(f"Your DAG has dag_id `{facts.dag.dag_id}`; the exercise asks for `{want}`: set "
                         f"`dag_id=\"{want}\"`. The other checks graded your DAG as it is.")
     shown = _names(sorted(set(ids))[:8]) + (f" and {len(set(ids)) - 8} more" if len(set(ids)) > 8 else "")
+    if facts.exercise.also_dags:  # the exercise asks for several DAGs in the file
+        raise AssertionError(f"{name} defines {len(set(ids))} DAGs, {shown}, and none has dag_id "
+                             f"`{want}`: give that DAG `dag_id=\"{want}\"`, as the checklist names it.")
     raise AssertionError(f"{name} defines {len(set(ids))} DAGs, {shown}, and none has "
                          f"dag_id `{want}`. The grader grades one DAG, the exercise's: give it "
                          f"`dag_id=\"{want}\"` and move the others to files of their own (or delete "
