@@ -196,6 +196,8 @@ from_email = airflow@course.local
 """)
     connections = {
         "warehouse": {"conn_type": "sqlite", "host": str(paths.warehouse)},
+        # FileSensor's default: an empty base path, so that its filepath is used as it is.
+        "fs_default": {"conn_type": "fs", "extra": {"path": ""}},
         "smtp_default": {
             "conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port,
             "extra": {"disable_ssl": True, "disable_tls": True,

@@ -79,8 +79,9 @@ def build(root: Path = REPO_ROOT, dist: Path | None = None) -> Path:
         for part in ("README.md", "dag.py"):
             if (exercise / part).exists():
                 shutil.copy(exercise / part, target / part)
-        if (exercise / "data").is_dir():
-            shutil.copytree(exercise / "data", target / "data", ignore=SKIP)
+        for folder in ("data", "arrivals"):  # arrivals: files the grader delivers during a run
+            if (exercise / folder).is_dir():
+                shutil.copytree(exercise / folder, target / folder, ignore=SKIP)
     made = student_notebooks(root, stage / "notebooks")
     archive = dist / f"{name}.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

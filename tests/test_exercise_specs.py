@@ -70,6 +70,8 @@ def right_xcoms(ex: Exercise, want: dict) -> tuple[dict, dict]:
                 "announce": f"Event report for {day} is ready"}, {}
     if ex.id == "ex09_assets":
         return {"publish": want["orders"]}, {}
+    if ex.id == "ex10_sensor_trigger_rules":
+        return {"load": want}, {}
     raise AssertionError(f"no right facts for {ex.id}: add them here")
 
 
@@ -122,7 +124,37 @@ def _assets_right(facts: Facts, want: dict) -> None:
                             for r in want["paid"]]
 
 
-MORE_FACTS: dict[str, Callable[[Facts, dict], None]] = {"ex09_assets": _assets_right}
+ARRIVED = {"wait_for_orders": "success", "load": "success", "notify_missing": "skipped",
+           "cleanup": "success"}
+NEVER = {"wait_for_orders": "failed", "load": "upstream_failed", "notify_missing": "success",
+         "cleanup": "success"}
+
+
+def _sensor_right(facts: Facts, want: dict) -> None:
+    """Exercise 10: a FileSensor, the trigger rules, the two runs' states as Airflow records them."""
+    _task("wait_for_orders", operator="FileSensor", sensor=True, reschedule=True)(facts)
+    _task("notify_missing", trigger_rule="one_failed")(facts)
+    _task("cleanup", trigger_rule="all_done")(facts)
+    facts.run = RunInfo("success", dict(ARRIVED), {"load": want}, {},
+                        durations={"wait_for_orders": 3.1}, reschedules={"wait_for_orders": 2})
+    facts.rerun = RunInfo("success", dict(NEVER), {}, {}, durations={"wait_for_orders": 6.2},
+                          reschedules={"wait_for_orders": 5})
+
+
+MORE_FACTS: dict[str, Callable[[Facts, dict], None]] = {"ex09_assets": _assets_right,
+                                                       "ex10_sensor_trigger_rules": _sensor_right}
+
+
+def _rerun(**change: Any) -> Callable[[Facts], None]:
+    def mutate(facts: Facts) -> None:
+        facts.rerun = RunInfo(**{**facts.rerun.__dict__, **change})
+    return mutate
+
+
+def _run(**change: Any) -> Callable[[Facts], None]:
+    def mutate(facts: Facts) -> None:
+        facts.run = RunInfo(**{**facts.run.__dict__, **change})
+    return mutate
 
 
 def _other(dag_id: str, **change: Any) -> Callable[[Facts], None]:
@@ -340,6 +372,36 @@ MISTAKES = [
      "run.consumer", ["`summarize` ended failed: KeyError: 'ds' (dag.py, line 60)"]),
     ("ex09", "cancelled orders kept", _set(warehouse_rows=lambda rows: rows + [
         {"order_id": 2, "customer": "globex", "amount": 75}]), "run.warehouse", ["unexpected (2, 'globex', 75)"]),
+    ("ex10", "a Python loop instead of a sensor", _task("wait_for_orders", operator="PythonOperator",
+                                                         sensor=False),
+     "structure.sensor", ["`wait_for_orders` is a PythonOperator, not a sensor"]),
+    ("ex10", "notify_missing on all_done", _task("notify_missing", trigger_rule="all_done"),
+     "structure.trigger_rules", ["`notify_missing` has trigger_rule=\"all_done\"", "`trigger_rule=\"one_failed\"`"]),
+    ("ex10", "notify ran after the file came", _run(task_states={**ARRIVED, "notify_missing": "success"}),
+     "run.file_arrives", ["`notify_missing` ran although the file came"]),
+    ("ex10", "default poke_interval", _run(durations={"wait_for_orders": 61.0}), "run.file_arrives",
+     ["noticed the file only 61 s after it started", "`poke_interval=1`"]),
+    ("ex10", "the sensor timed out although the file came",
+     _run(task_states={**ARRIVED, "wait_for_orders": "failed", "load": "upstream_failed",
+                       "notify_missing": "success"}),
+     "run.file_arrives", ["`wait_for_orders` ended failed although data/incoming/orders.csv arrived"]),
+    ("ex10", "deferrable sensor", _run(task_states={**ARRIVED, "wait_for_orders": "deferred", "load": "none",
+                                                    "notify_missing": "none", "cleanup": "none"}),
+     "run.file_arrives", ["`deferrable=True` hands the waiting to Airflow's triggerer"]),
+    ("ex10", "load counts wrong", _xcom("load", {"orders": 0, "revenue": 0}), "run.output",
+     ["'orders' is int 0, expected 3"]),
+    ("ex10", "soft_fail", _rerun(task_states={**NEVER, "wait_for_orders": "skipped", "load": "skipped",
+                                              "notify_missing": "skipped"}),
+     "run.file_missing", ["`soft_fail=True` turns its time-out into a skip", "leave soft_fail out"]),
+    ("ex10", "timeout of a minute", _rerun(durations={"wait_for_orders": 61.0}), "run.file_missing",
+     ["waited 61 s before giving up", "`timeout=5`"]),
+    ("ex10", "default timeout", _rerun(timed_out="run1", task_states={**NEVER, "wait_for_orders": "running"},
+                                       running_tasks=("wait_for_orders",)),
+     "run.file_missing", ["the grader stopped the run before it ended", "Set `timeout=5`"]),
+    ("ex10", "cleanup on the default rule", _rerun(task_states={**NEVER, "cleanup": "upstream_failed"}),
+     "run.file_missing", ["`cleanup` ended upstream_failed", "`trigger_rule=\"all_done\"`"]),
+    ("ex10", "sensor on a glob", _rerun(task_states=dict(ARRIVED)), "run.file_missing",
+     ["`wait_for_orders` succeeded although the file never came"]),
     ("ex08", "an Airflow 2 import left", _set(airflow2_idioms=[{"line": 3, "message": "AIR302 moved."}]),
      "fix.airflow3_idioms", ["Line 3: AIR302 moved", "still in the file"]),
 ]

@@ -132,7 +132,7 @@ def main(spec_path: str) -> None:
         events.send(event="phase", phase=f"run{run_index}")
         try:
             day = pendulum.parse(spec.get("run_date", RUN_DATE)).add(days=run_index)
-            with flows.arrival(spec, run_index):
+            with flows.arrival(spec, run_index, dag):
                 state = run_dag(dag, day, spec, launcher, events, run_index)
             events.send(event="ran", run=run_index, state=state)
         except Exception as exc:
