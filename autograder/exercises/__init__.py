@@ -81,6 +81,8 @@ class Exercise:
     # A file that arrives while a run waits for it: copied from the exercise's ``arrivals/``
     # folder to ``data/<target>`` that many seconds after each run starts (None: never).
     arrival: Arrival | None = None
+    # "airflow", or "prefect"/"dagster": graded in .venv-orchestrators (autograder.orchestrators)
+    engine: str = "airflow"
 
     def __post_init__(self) -> None:
         if not self.tasks:

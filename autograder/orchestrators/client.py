@@ -1,0 +1,249 @@
+"""The grader's side of a Prefect or Dagster exercise (Airflow's ``.venv``, no Prefect, no Dagster).
+
+``collect`` prepares the submission's folders (a read-only copy of the file and of the grading
+data, a writable home and a warehouse the grader created), starts the engine in
+``.venv-orchestrators`` with a deadline, then reads the warehouse itself. ``grade`` runs the
+spec's checks over the facts and returns the same ``Report`` as every other exercise.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.checks import evaluate
+from autograder.config import REPO_ROOT, GradeConfig, default_submission, display_path
+from autograder.facts import ErrorInfo
+from autograder.model import Report
+
+ENV_DIR = REPO_ROOT / ".venv-orchestrators"
+WAREHOUSE_ENV = "WAREHOUSE_DB"
+
+
+@dataclass
+class FlowFacts:
+    """What the grader knows about one Prefect or Dagster submission (see the package docstring
+    for which of these a verdict may rest on)."""
+
+    exercise: Any
+    submission: Path
+    filename: str
+    source: str | None = None
+    read_error: str | None = None
+    syntax_error: ErrorInfo | None = None
+    tree: ast.Module | None = None
+    import_error: ErrorInfo | None = None
+    import_timed_out: bool = False
+    import_crash: str | None = None
+    structure: dict | None = None     # what the file declares, said by the sandbox
+    run: dict | None = None           # how the run went, said by the sandbox: messages only
+    run_timed_out: bool = False
+    run_crash: str | None = None
+    returncode: int | None = None
+    warehouse_rows: list[dict] | None = None
+    warehouse_error: str | None = None
+    expected: dict[str, Any] = field(default_factory=dict)
+    not_isolated: str | None = None
+    grader_error: str | None = None
+    shown_as: str = ""
+    seconds: float = 0.0
+
+
+def grade(exercise: Any, submission: Path | None = None, config: GradeConfig | None = None,
+          shown_as: str | None = None) -> Report:
+    """The report on one submission of a Prefect or Dagster exercise."""
+    config = config or GradeConfig.from_env()
+    submission = submission or default_submission(exercise)
+    started = time.monotonic()
+    facts = collect(exercise, submission, config)
+    facts.shown_as = shown_as or display_path(submission)
+    report = Report(exercise=exercise.id, submission=facts.shown_as,
+                    checks=evaluate(exercise.checks, facts))
+    if facts.not_isolated:
+        report.notes.append(f"Not isolated: {facts.not_isolated}. Your code ran with your own rights; "
+                            "grades for a class are only made in the sandbox.")
+    if not exercise.hidden_data.exists() and exercise.sample_data.exists():
+        report.notes.append("Graded on your sample data in data/; your instructor grades on other "
+                            "rows, so make sure your code reads the file rather than fixed values.")
+    if facts.grader_error:
+        report.notes.append(f"The grader met a problem of its own: {facts.grader_error}. Grade again; "
+                            "tell your instructor if it persists.")
+    report.duration_s = time.monotonic() - started
+    return report
+
+
+def _sandbox_root() -> str | None:
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+
+
+def collect(exercise: Any, submission: Path, config: GradeConfig) -> FlowFacts:
+    """Everything the checks need to know about one submission."""
+    from autograder.runner import read_source
+    from autograder.sandbox import isolate
+    from autograder.world import SqliteWarehouse
+
+    facts = FlowFacts(exercise=exercise, submission=submission, filename=submission.name)
+    try:
+        raw = submission.read_bytes()
+        facts.source = read_source(submission)
+    except FileNotFoundError:
+        facts.read_error = f"{submission.name} does not exist"
+        return facts
+    except (OSError, UnicodeDecodeError, SyntaxError) as exc:
+        facts.read_error = f"{submission.name} cannot be read as Python source: {exc}"
+        return facts
+    try:
+        facts.tree = ast.parse(facts.source, submission.name)
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        facts.syntax_error = ErrorInfo(type=type(exc).__name__, message=getattr(exc, "msg", str(exc)),
+                                       line=line, code=(getattr(exc, "text", "") or "").rstrip("\n"))
+        return facts
+    if exercise.grading_data.exists():
+        facts.expected = exercise.expected_from(exercise.grading_data)
+    facts.not_isolated = isolate.available() if config.sandbox else \
+        "the sandbox was switched off (--no-sandbox)"
+    python = ENV_DIR / "bin" / "python"
+    if not python.exists():
+        facts.grader_error = (f"{python} is missing: run `make setup` to build the Prefect and "
+                              "Dagster environment")
+        return facts
+    sandbox = Path(tempfile.mkdtemp(prefix=f"grade-{exercise.id}-", dir=_sandbox_root()))
+    try:
+        home, dags, learner, store, root = (sandbox / n for n in
+                                            ("home", "dags", "learner", "warehouse", "root"))
+        for folder in (home, dags, learner, store, root):
+            folder.mkdir()
+        (dags / submission.name).write_bytes(raw)
+        if exercise.grading_data.exists():
+            shutil.copytree(exercise.grading_data, dags / "data", symlinks=False)
+        isolated = facts.not_isolated is None
+        uid = 100_000 + secrets.randbelow(1 << 30)
+        warehouse = SqliteWarehouse(store)
+        if isolated:
+            warehouse.path.touch()
+            for path in (learner, store, warehouse.path):
+                os.chown(path, uid, uid)
+        prefix = Path(os.path.realpath(ENV_DIR))
+        base = _base_prefix(python)
+        binds = [(p, p, False) for p in sorted({str(prefix), str(ENV_DIR), base}) if p]
+        binds += [(str(dags), str(dags), False), (str(learner), str(learner), True),
+                  (str(store), str(store), True)]
+        env = {"PATH": f"{ENV_DIR / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(learner),
+               "USER": "learner", "LOGNAME": "learner", "LANG": "C.UTF-8", "TZ": "UTC",
+               "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+               "PREFECT_HOME": str(learner / "prefect"), "DAGSTER_HOME": str(learner / "dagster"),
+               WAREHOUSE_ENV: str(warehouse.path)}
+        spec = {"engine": exercise.engine, "home": str(home), "submission": str(dags / submission.name),
+                "boot_timeout": config.boot_timeout, "import_timeout": config.import_timeout,
+                "run_timeout": config.run_timeout,
+                "box": {"root": str(root), "uid": uid, "binds": binds, "env": env, "cwd": str(learner),
+                        "isolated": isolated,
+                        "limits": {"cpu_seconds": config.cpu_seconds,
+                                   "memory_bytes": config.memory_bytes,
+                                   "file_bytes": config.file_bytes}}}
+        (home / "spec.json").write_text(json.dumps(spec))
+        result = _run_engine(python, home, config)
+        _read_result(facts, result)
+        if exercise.warehouse_table and facts.structure is not None:
+            try:
+                facts.warehouse_rows = warehouse.rows(exercise.warehouse_table)
+            except LookupError as exc:
+                facts.warehouse_error = str(exc)
+    finally:
+        if not config.keep_sandbox:
+            shutil.rmtree(sandbox, ignore_errors=True)
+    return facts
+
+
+def _base_prefix(python: Path) -> str:
+    """The interpreter's own installation behind the venv (uv's managed Python, say)."""
+    cfg = ENV_DIR / "pyvenv.cfg"
+    try:
+        for line in cfg.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home":
+                return str(Path(os.path.realpath(value.strip())).parent)
+    except OSError:
+        pass
+    return str(Path(os.path.realpath(python)).parent.parent)
+
+
+def _run_engine(python: Path, home: Path, config: GradeConfig) -> dict:
+    """Run the engine to its end or its deadline; what it wrote to result.json."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+           "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(home),
+           "TMPDIR": str(home)}
+    deadline = config.boot_timeout + config.import_timeout + config.run_timeout + 30
+    with open(home / "engine.log", "ab") as log:
+        proc = subprocess.Popen([str(python), "-m", "autograder.orchestrators.engine",
+                                 str(home / "spec.json")], cwd=home, env=env, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(deadline)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+    try:
+        return json.loads((home / "result.json").read_text())
+    except (OSError, ValueError):
+        tail = (home / "engine.log").read_text(errors="replace")[-1500:]
+        what = "did not finish in time" if code is None else f"ended with code {code}"
+        return {"events": [], "error": f"the grading process {what}: {tail.strip()}", "phase": "boot"}
+
+
+def _read_result(facts: FlowFacts, result: dict) -> None:
+    from autograder.runner import ended_early
+
+    facts.seconds = result.get("seconds", 0.0)
+    facts.returncode = result.get("returncode")
+    events = result.get("events") or []
+    imported = next((e for e in events if e["event"] == "imported"), None)
+    ran = next((e for e in events if e["event"] == "ran"), None)
+    timed_out = result.get("timed_out")
+    if result.get("error") and imported is None:
+        facts.grader_error = str(result["error"])[:2000]
+        return
+    if imported is None:
+        if timed_out:
+            facts.import_timed_out = True
+        else:
+            facts.import_crash = ended_early(facts.returncode, "the process importing your file")
+        return
+    if not imported.get("ok"):
+        facts.import_error = _error(imported.get("error"))
+        return
+    structure = imported.get("structure")
+    facts.structure = structure if isinstance(structure, dict) else {}
+    if ran is not None and isinstance(ran, dict):
+        facts.run = ran
+    elif timed_out == "run":
+        facts.run_timed_out = True
+    elif result.get("phase") == "run":
+        facts.run_crash = ended_early(facts.returncode, "the process running your code")
+
+
+def _error(data: Any) -> ErrorInfo | None:
+    if not isinstance(data, dict):
+        return ErrorInfo(type="Error", message="(no details)")
+    line = data.get("line")
+    return ErrorInfo(type=str(data.get("type", "Error"))[:100], message=str(data.get("message", ""))[:2000],
+                     line=line if isinstance(line, int) else None,
+                     code=str(data["code"])[:300] if data.get("code") else None,
+                     traceback=str(data.get("traceback", ""))[:4000])

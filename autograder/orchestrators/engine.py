@@ -1,0 +1,206 @@
+"""The grading process of the Prefect and Dagster exercises, run with ``.venv-orchestrators``.
+
+    .venv-orchestrators/bin/python -m autograder.orchestrators.engine SPEC_JSON
+
+Started by ``autograder.orchestrators.collect`` (the Airflow side), one per submission, in a
+process group of its own that is killed at its deadline. It imports Prefect or Dagster once, then
+forks the sandbox (``autograder.sandbox.isolate``: namespaces, the throwaway uid, no network but
+its own loopback) in which ``inside`` imports the learner's file and runs it. For Prefect it first
+starts the API server the flow reports to, forked from the same warm interpreter, as another
+throwaway uid, in the same private network, with a database of its own: no submission can reach
+another's server. It writes what happened to ``result.json`` in the grading home, which no sandbox
+sees; the caller reads the warehouse itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from autograder.sandbox import isolate
+
+MAX_MESSAGE = 1 << 20  # what the sandbox may say, in all
+QUIET = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+         "DAGSTER_DISABLE_TELEMETRY": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
+         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90", "NO_COLOR": "1"}
+DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+
+
+def _warm(engine: str) -> None:
+    """Import what the sandbox and the server will need, once, before anything is forked."""
+    if engine == "prefect":
+        import prefect  # noqa: F401
+        import prefect.flow_engine  # noqa: F401
+        import prefect.server.api.server  # noqa: F401
+        import prefect.task_engine  # noqa: F401
+        import prefect.task_runners  # noqa: F401
+        import uvicorn  # noqa: F401
+    else:
+        import dagster  # noqa: F401
+    import csv  # noqa: F401
+    import sqlite3  # noqa: F401
+
+    from autograder.orchestrators import inside  # noqa: F401
+
+
+def _drop_to(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    isolate.prctl(isolate.PR_SET_NO_NEW_PRIVS, 1)
+    isolate.prctl(isolate.PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _start_prefect_server(home: Path, uid: int | None, deadline: float) -> tuple[int, str]:
+    """A Prefect API server on a free loopback port of this network, as ``uid``; (pid, api url)."""
+    import httpx
+
+    home.mkdir(parents=True, exist_ok=True)
+    if uid is not None:
+        os.chown(home, uid, uid)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            isolate.prctl(isolate.PR_SET_PDEATHSIG, signal.SIGKILL)
+            if uid is not None:
+                _drop_to(uid)
+            out = os.open(home / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            import uvicorn
+            from prefect.server.api.server import create_app
+            from prefect.settings import (PREFECT_API_DATABASE_CONNECTION_URL, PREFECT_HOME,
+                                          temporary_settings)
+
+            with temporary_settings(updates={
+                    PREFECT_HOME: str(home),
+                    PREFECT_API_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{home / 'prefect.db'}"}):
+                app = create_app(ephemeral=True, final=True)
+                uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on")).run(sockets=[sock])
+        finally:
+            os._exit(0)
+    sock.close()
+    url = f"http://127.0.0.1:{port}/api"
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return pid, url
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Prefect's API server did not answer on {url} in time")
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            raise RuntimeError(f"Prefect's API server ended at start; its log: {home / 'server.log'}")
+        time.sleep(0.05)
+
+
+def _box(spec: dict, api_url: str | None) -> isolate.Box:
+    box = spec["box"]
+    env = {**box["env"], **QUIET}
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    limits = box["limits"]
+    return isolate.Box(root=box["root"], uid=box["uid"], binds=tuple(tuple(b) for b in box["binds"]),
+                       env=env, cwd=box["cwd"], isolated=box["isolated"],
+                       limits=isolate.Limits(limits["cpu_seconds"], limits["memory_bytes"],
+                                             limits["file_bytes"]))
+
+
+def main(spec_file: str) -> int:
+    spec = json.loads(Path(spec_file).read_text())
+    home = Path(spec["home"])
+    started = time.monotonic()
+    result: dict = {"events": [], "timed_out": None, "returncode": None, "error": None}
+    phase = "boot"
+    server = None
+    try:
+        os.environ.update(QUIET)
+        _warm(spec["engine"])
+        box = spec["box"]
+        learner = Path(box["env"]["HOME"])
+        for name in ("prefect", "dagster"):
+            (learner / name).mkdir(exist_ok=True)
+            if box["isolated"]:
+                os.chown(learner / name, box["uid"], box["uid"])
+        (learner / "dagster" / "dagster.yaml").write_text(DAGSTER_YAML)
+        if box["isolated"]:
+            isolate.own_network()  # the sandbox and the server share it; nothing else answers
+        api_url = None
+        if spec["engine"] == "prefect":
+            server_uid = box["uid"] + 1 if box["isolated"] else None
+            server, api_url = _start_prefect_server(home / "prefect-server", server_uid,
+                                                    started + spec["boot_timeout"])
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(read_end)
+                sandbox = _box(spec, api_url)
+                isolate.enter(isolate.Box(**{**sandbox.__dict__, "keep_fds": (write_end,)}))
+                from autograder.orchestrators import inside
+
+                inside.main(spec["engine"], spec["submission"], write_end, api_url)
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        phase = "import"
+        deadline = time.monotonic() + spec["import_timeout"]
+        budget = {"run": spec["run_timeout"]}
+        buffer, total = b"", 0
+        while True:
+            ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                result["timed_out"] = phase
+                break
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > MAX_MESSAGE:
+                result["error"] = "the sandbox said more than 1 MB"
+                break
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and isinstance(event.get("event"), str):
+                    result["events"].append(event)
+                    if event["event"] == "phase" and event.get("phase") in budget:
+                        phase = event["phase"]
+                        deadline = time.monotonic() + budget[phase]
+        if result["timed_out"] or result["error"]:
+            os.kill(pid, signal.SIGKILL)
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+        result["returncode"] = os.waitstatus_to_exitcode(status)
+    except Exception as exc:  # the grader's own failure, reported as such
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        if server:
+            os.kill(server, signal.SIGKILL)
+            os.waitpid(server, 0)
+    result["phase"] = phase
+    result["seconds"] = round(time.monotonic() - started, 3)
+    tmp = home / "result.json.tmp"
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, home / "result.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
