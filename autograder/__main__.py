@@ -181,7 +181,8 @@ class Grader:
                 return report
         from autograder.grade import grade
 
-        if self.several and self._server is None:
+        # Prefect and Dagster exercises run in their own environment: no Airflow to warm up.
+        if self.several and self._server is None and find(exercise).engine == "airflow":
             from autograder.runner import WarmServer
 
             self._server = self._stack.enter_context(WarmServer(self.config))

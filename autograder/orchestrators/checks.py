@@ -181,7 +181,7 @@ def run_completed(needs: str, what: str, hint: str) -> Any:
         if failures:
             first, error = failures[0]
             more = f" ({len(failures) - 1} more after it)" if len(failures) > 1 else ""
-            raise AssertionError(f"`{first}` failed: {error}{more}.")
+            raise AssertionError(f"{first} failed: {error}{more}.")
         if run.get("state") != "COMPLETED":
             said = run.get("message") or run.get("name") or "no state"
             raise AssertionError(f"The run ended as {said!s}, not Completed.")
@@ -197,14 +197,15 @@ def _failures(facts: Any) -> list[tuple[str, str]]:
     """(task or step, error) the sandbox reported, first failure first."""
     run = facts.run or {}
     found = []
+    from autograder.orchestrators.client import _error
+
     for step, error in (run.get("failures") or {}).items():
         if isinstance(error, dict):
-            found.append((str(step), f"{error.get('type', 'Error')}: {str(error.get('message', ''))[:500]}"))
+            found.append((f"`{step}`", _error(error).describe(facts.filename)))
     error = run.get("error")
     if isinstance(error, dict) and not found:
-        from autograder.orchestrators.client import _error
-
-        found.append((_task_of(run) or "the flow", _error(error).describe(facts.filename)))
+        task = _task_of(run) or (error.get("function") if error.get("function") != "<module>" else None)
+        found.append((f"`{task}`" if task else "The flow", _error(error).describe(facts.filename)))
     return found
 
 
@@ -261,7 +262,7 @@ def warehouse_rows(table: str, hint: str) -> Any:
 
 def _cents(value: Any) -> bool:
     try:
-        return abs(float(value) - round(float(value), 2)) < 1e-9
+        return float(value) == round(float(value), 2)  # 0.30000000000000004 is not
     except (TypeError, ValueError):
         return False
 

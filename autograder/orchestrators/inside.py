@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -29,6 +30,8 @@ def error_info(exc: BaseException, path: str) -> dict:
     else:
         line, code = None, None
     return {"type": type(exc).__name__, "message": str(exc)[:2000], "line": line,
+            # the learner's function, not the comprehension inside it
+            "function": next((f.name for f in reversed(frames) if not f.name.startswith("<")), None),
             "code": (code or "")[:300] or None,
             "traceback": "".join(traceback.format_exception(exc))[-4000:]}
 
@@ -130,6 +133,22 @@ def dagster_structure(module: Any) -> dict:
     return {"defs": attr, "assets": assets, "checks": checks, "schedules": schedules}
 
 
+def _dagster_error(error: Any, path: str) -> dict:
+    """The learner's own exception behind Dagster's wrapper, at its line of the learner's file."""
+    while getattr(error, "cause", None) is not None and \
+            (error.cls_name or "").startswith("Dagster"):
+        error = error.cause
+    stack = "".join(error.stack or [])
+    lines = re.findall(rf'File "{re.escape(path)}", line (\d+), in [^\n]*\n([^\n]*)', stack)
+    message = (error.message or "").strip()
+    prefix = f"{error.cls_name}: "
+    return {"type": error.cls_name or "Error",
+            "message": (message[len(prefix):] if message.startswith(prefix) else message)[:2000],
+            "line": int(lines[-1][0]) if lines else None,
+            "code": lines[-1][1].strip()[:300] if lines else None,
+            "traceback": stack[-4000:]}
+
+
 def dagster_run(module: Any, defs_attr: str, path: str) -> dict:
     import dagster as dg
 
@@ -146,10 +165,7 @@ def dagster_run(module: Any, defs_attr: str, path: str) -> dict:
     for event in result.all_events:
         kind = event.event_type_value
         if kind == "STEP_FAILURE":
-            error = event.event_specific_data.error
-            failures[event.step_key] = {"type": error.cls_name or "Error",
-                                        "message": (error.message or "").strip()[:2000],
-                                        "traceback": "".join(error.stack)[-4000:]}
+            failures[event.step_key] = _dagster_error(event.event_specific_data.error, path)
         elif kind == "ASSET_MATERIALIZATION":
             done.append(event.asset_key.to_user_string())
         elif kind == "ASSET_CHECK_EVALUATION":
