@@ -9,13 +9,16 @@ spec's checks over the facts and returns the same ``Report`` as every other exer
 from __future__ import annotations
 
 import ast
+import atexit
 import json
 import os
+import select
 import secrets
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,31 +183,130 @@ def _base_prefix(python: Path) -> str:
     return str(Path(os.path.realpath(python)).parent.parent)
 
 
-def _run_engine(python: Path, home: Path, config: GradeConfig) -> dict:
-    """Run the engine to its end or its deadline; what it wrote to result.json."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-           "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(home),
-           "TMPDIR": str(home)}
-    deadline = config.boot_timeout + config.import_timeout + config.run_timeout + 30
-    with open(home / "engine.log", "ab") as log:
-        proc = subprocess.Popen([str(python), "-m", "autograder.orchestrators.engine",
-                                 str(home / "spec.json")], cwd=home, env=env, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def _engine_env() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+            "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+class EngineServer:
+    """One warm ``engine --serve`` per grading process: Prefect and Dagster imported once, a child
+    forked per submission. It ends when this process closes its stdin (or dies), or when idle."""
+
+    def __init__(self, python: Path, timeout: float) -> None:
+        self._proc = subprocess.Popen(
+            [str(python), "-m", "autograder.orchestrators.engine", "--serve"], env=_engine_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        self._lock = threading.Lock()
+        self._replies: dict[int, int] = {}
+        self._changed = threading.Condition()
+        self._next = 0
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        line = self._proc.stdout.readline() if ready else b""
         try:
-            code = proc.wait(deadline)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:
+            ok = json.loads(line or b"{}").get("ready") is True
+        except ValueError:
+            ok = False
+        if not ok:
+            self.close()
+            raise RuntimeError(f"the Prefect and Dagster grading process did not start within "
+                               f"{timeout:.0f} s")
+        threading.Thread(target=self._listen, daemon=True).start()
+
+    def _listen(self) -> None:
+        for line in self._proc.stdout:
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            proc.wait()
+                reply = json.loads(line)
+            except ValueError:
+                continue
+            with self._changed:
+                self._replies[reply["id"]] = reply["pid"]
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def spawn(self, spec_file: Path) -> int:
+        """Fork a grading child for ``spec_file``; its process id."""
+        with self._lock:
+            self._next += 1
+            ident = self._next
+            self._proc.stdin.write(json.dumps({"id": ident, "spec": str(spec_file)}).encode() + b"\n")
+            self._proc.stdin.flush()
+        with self._changed:
+            if not self._changed.wait_for(lambda: ident in self._replies or not self.alive(), timeout=30):
+                raise RuntimeError("the Prefect and Dagster grading process did not start a child "
+                                   "within 30 s")
+            if ident not in self._replies:
+                raise RuntimeError("the Prefect and Dagster grading process ended")
+            return self._replies.pop(ident)
+
+    def close(self) -> None:
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+
+
+_shared: list[EngineServer] = []
+_shared_lock = threading.Lock()
+
+
+def _engine(python: Path, timeout: float) -> EngineServer:
+    """This process's warm engine, started on first use and again if it ended."""
+    with _shared_lock:
+        if not _shared or not _shared[0].alive():
+            _shared[:] = [EngineServer(python, timeout)]
+            atexit.register(_shared[0].close)
+        return _shared[0]
+
+
+def _alive(pid: int) -> bool:
     try:
-        return json.loads((home / "result.json").read_text())
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run_engine(python: Path, home: Path, config: GradeConfig) -> dict:
+    """Run the submission's engine child to its end or its deadline; what it wrote to result.json."""
+    deadline = time.monotonic() + config.boot_timeout + config.import_timeout + config.run_timeout + 30
+    result_file = home / "result.json"
+    what = "ended before it finished"
+    try:
+        pid = _engine(python, config.boot_timeout).spawn(home / "spec.json")
+    except RuntimeError as exc:
+        return {"events": [], "error": str(exc), "phase": "boot"}
+    while not result_file.exists():
+        if not _alive(pid):
+            time.sleep(0.1)  # it may have written the file as it ended
+            break
+        if time.monotonic() > deadline:
+            what = "did not finish in time"
+            break
+        time.sleep(0.03)
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)  # what is left of it, at its deadline
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        return json.loads(result_file.read_text())
     except (OSError, ValueError):
-        tail = (home / "engine.log").read_text(errors="replace")[-1500:]
-        what = "did not finish in time" if code is None else f"ended with code {code}"
+        try:
+            tail = (home / "engine.log").read_text(errors="replace")[-1500:]
+        except OSError:
+            tail = ""
         return {"events": [], "error": f"the grading process {what}: {tail.strip()}", "phase": "boot"}
 
 

@@ -78,6 +78,11 @@ def _start_prefect_server(home: Path, uid: int | None, deadline: float) -> tuple
             isolate.prctl(isolate.PR_SET_PDEATHSIG, signal.SIGKILL)
             if uid is not None:
                 _drop_to(uid)
+            # Prefect looks for its profiles in $PREFECT_HOME and for settings files in the
+            # working directory: both are the server's own folder.
+            os.chdir(home)
+            os.environ.update(HOME=str(home), PREFECT_HOME=str(home / "prefect"),
+                              PREFECT_PROFILES_PATH=str(home / "profiles.toml"))
             out = os.open(home / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             os.dup2(out, 1)
             os.dup2(out, 2)
@@ -141,10 +146,8 @@ def main(spec_file: str) -> int:
     try:
         os.environ.update(QUIET)
         if spec["engine"] == "prefect":
-            # The server's own folder, beside the grading home, that only the server's uid may
-            # enter; Prefect reads its profiles under $HOME, so the whole process lives there.
+            # The server's own folder, beside the grading home, that only the server's uid may enter.
             server_home = Path(tempfile.mkdtemp(prefix="prefect-server-", dir=home.parent.parent))
-            os.environ.update(HOME=str(server_home), PREFECT_HOME=str(server_home / "prefect"))
         _warm(spec["engine"])
         marks["warm"] = time.monotonic() - started
         box = spec["box"]
@@ -226,5 +229,55 @@ def main(spec_file: str) -> int:
     return 0
 
 
+def serve() -> None:
+    """A fork server: import Prefect and Dagster once, then fork ``main`` for each spec file read
+    from stdin, replying ``{"id", "pid"}``; each child writes its ``result.json`` as a cold run
+    does. Ends when stdin closes (its grader has gone) or after ``IDLE`` seconds unused."""
+    home = Path(tempfile.mkdtemp(prefix="grade-engine-"))
+    os.chmod(home, 0o755)  # only empty: Prefect's default home below it is searched, never there
+    os.environ.update(QUIET, HOME=str(home))
+    os.chdir(home)
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    for engine in ("prefect", "dagster"):
+        _warm(engine)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    out.write(b'{"ready": true}\n')
+    out.flush()
+    stdin = sys.stdin.buffer
+    while True:
+        ready, _, _ = select.select([stdin], [], [], IDLE)
+        if not ready:
+            break
+        line = stdin.readline()
+        if not line:
+            break
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.setsid()
+                isolate.prctl(isolate.PR_SET_PDEATHSIG, signal.SIGKILL)
+                spec = Path(request["spec"])
+                log = os.open(spec.parent / "engine.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the requests are not its business
+                os.chdir(spec.parent)
+                isolate.close_fds({0, 1, 2})
+                main(str(spec))
+            finally:
+                os._exit(0)
+        out.write(json.dumps({"id": request["id"], "pid": pid}).encode() + b"\n")
+        out.flush()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+IDLE = 600.0
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    if sys.argv[1] == "--serve":
+        serve()
+    else:
+        sys.exit(main(sys.argv[1]))
