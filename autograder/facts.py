@@ -100,6 +100,7 @@ class DagInfo:
     tags: tuple[str, ...] = ()
     description: str = ""
     schedule_assets: tuple[str, ...] = ()  # the URIs of the assets an asset schedule waits for
+    schedule_any: bool = False  # any one of them starts a run (``a | b``), not all (a list)
 
     @classmethod
     def from_dict(cls, data: dict) -> DagInfo:

@@ -28,15 +28,17 @@ def task_facts(task: Any) -> dict[str, Any]:
             "reschedule": bool(getattr(task, "reschedule", False))}
 
 
-def schedule_assets(dag: Any) -> list[str]:
-    """The URIs of the assets an asset-triggered timetable waits for; [] for a time schedule."""
+def dag_facts(dag: Any) -> dict[str, Any]:
+    """The URIs of the assets an asset-triggered timetable waits for ([] for a time schedule), and
+    whether any one of them is enough (``a | b``) rather than all (a list, ``a & b``)."""
     condition = getattr(dag.timetable, "asset_condition", None)
     if condition is None:
-        return []
+        return {"schedule_assets": [], "schedule_any": False}
     try:
-        return sorted({str(asset.uri) for _, asset in condition.iter_assets()})
+        uris = sorted({str(asset.uri) for _, asset in condition.iter_assets()})
     except Exception:  # an asset alias, say: no URI to compare
-        return []
+        uris = []
+    return {"schedule_assets": uris, "schedule_any": type(condition).__name__.endswith("AssetAny")}
 
 
 def deserialize_others(parsed: dict, events: Any) -> dict[str, Any]:

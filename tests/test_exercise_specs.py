@@ -452,3 +452,12 @@ def test_the_registry_refuses_a_spec_that_contradicts_itself():
         validate(_spec(checks=(rest[0], first, *rest[1:])), "spec.py")
     # Points are counted in the order a learner reads them: the right total passes.
     validate(ex, "spec.py")
+
+
+def test_a_consumer_that_any_one_of_its_assets_starts_needs_only_the_producers():
+    """``schedule=ORDERS_CLEAN | Asset("manual_refresh")``: publish's event alone starts a run."""
+    facts = right_facts(EXERCISES["ex09_assets"])
+    _other("orders_report", schedule_assets=("manual_refresh", "orders_clean"), schedule_any=True)(facts)
+    assert verdicts(facts)["assets.same"].status == "pass"
+    _other("orders_report", schedule_any=False)(facts)  # a list: it waits for both
+    assert "nothing updates `manual_refresh`" in verdicts(facts)["assets.same"].message

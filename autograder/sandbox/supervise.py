@@ -409,7 +409,7 @@ def describe(dag: Any) -> dict:
             "start_date": dag.start_date.isoformat() if dag.start_date else None,
             "catchup": bool(dag.catchup), "tags": sorted(map(str, getattr(dag, "tags", None) or ())),
             "description": getattr(dag, "description", None) or "",
-            "schedule_assets": flows.schedule_assets(dag)}
+            **flows.dag_facts(dag)}
 
 
 def schedule_facts(dag: Any, schedule: str) -> dict:
