@@ -14,12 +14,15 @@ import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from course import engine
 from course.paths import LabPaths
+
+if TYPE_CHECKING:
+    import pandas
 
 FINISHED = {"success", "failed"}
 
@@ -111,7 +114,14 @@ class Client:
         """Wait until the run succeeds or fails; raise LabTimeout naming what is still running."""
         deadline = time.monotonic() + timeout
         while True:
-            run = self.run(dag_id, run_id)
+            try:
+                run = self.run(dag_id, run_id)
+            except httpx.TimeoutException:  # a busy api-server: ask again until the deadline
+                if time.monotonic() > deadline:
+                    raise LabTimeout(f"Run {run_id} of {dag_id}: the api-server did not answer within "
+                                     f"{timeout:.0f} s. Is the machine overloaded? See "
+                                     "`python -m course airflow status`.") from None
+                continue
             if run["state"] in FINISHED:
                 return run
             if time.monotonic() > deadline:
@@ -131,9 +141,11 @@ class Client:
                         f"{try_number}", map_index=map_index, full_content="true")
         return log_to_text(body.get("content"))
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value",
+             map_index: int = -1) -> Any:
+        """A task's XCom; ``map_index`` picks one instance of a mapped task (0, 1, ...)."""
         body = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/"
-                        f"{key}", deserialize="true", stringify="false")
+                        f"{key}", deserialize="true", stringify="false", map_index=map_index)
         return body.get("value")
 
 
@@ -274,8 +286,8 @@ def task_log(dag_id: str, run_id: str, task_id: str, try_number: int | None = No
     return client().task_log(dag_id, run_id, task_id, try_number)
 
 
-def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-    return client().xcom(dag_id, run_id, task_id, key)
+def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    return client().xcom(dag_id, run_id, task_id, key, map_index)
 
 
 def import_errors() -> list[dict]:
@@ -287,3 +299,26 @@ def mail(limit: int | None = None):
     from course.mail import read_mail
 
     return read_mail(LabPaths.default(), limit)
+
+
+def run_dags(dag_ids: list[str], timeout: float = 120.0) -> dict[str, dict]:
+    """Unpause and trigger several DAGs at once, then wait for all; their finished runs by dag_id."""
+    c = client()
+    started = {}
+    for dag_id in dag_ids:
+        c.set_paused(dag_id, False)
+        started[dag_id] = c.trigger(dag_id)["dag_run_id"]
+    deadline = time.monotonic() + timeout
+    return {dag_id: c.wait(dag_id, run_id, timeout=max(1.0, deadline - time.monotonic()))
+            for dag_id, run_id in started.items()}
+
+
+def task_instances(dag_id: str, run_id: str) -> pandas.DataFrame:
+    """One row per task instance of a run, mapped instances with their ``map_index``, in start order."""
+    import pandas
+
+    columns = ["task_id", "map_index", "state", "try_number", "start_date", "end_date"]
+    rows = [{key: ti.get(key) for key in columns} for ti in client().task_instances(dag_id, run_id)]
+    table = pandas.DataFrame(rows, columns=columns)
+    return table.sort_values(["start_date", "task_id", "map_index"], na_position="last",
+                             ignore_index=True)

@@ -142,8 +142,25 @@ OTHER_ANSWERS |= {
                   '              for row, order in zip(CHOICES, orders)}'],
     },
 }
+OTHER_ANSWERS |= {
+    "l04_q1_answer": {
+        "correct": ['upstream_of = {"publish": ["clean"], "clean": ("extract",), "extract": [], "audit": []}',
+                    'upstream_of = dict(extract=set(), audit=set(), clean={"extract"}, publish={"clean"})'],
+        "wrong": [  # the order of the calls read as arrows
+                  'upstream_of = {"extract": set(), "clean": {"extract"}, "audit": {"extract"},\n'
+                  '               "publish": {"clean", "audit"}}',
+                  # every task that a value passed through
+                  'upstream_of = {"extract": set(), "clean": {"extract"}, "audit": set(),\n'
+                  '               "publish": {"extract", "clean"}}'],
+    },
+    "l04_q2_answer": {
+        "correct": ['price_instances = 3 * 2\ntask_instances_in_run = 1 + price_instances + 1'],
+        "wrong": ['price_instances = 3\ntask_instances_in_run = 5',  # the two lists zipped
+                  'price_instances = 6\ntask_instances_in_run = 3'],  # tasks counted, not instances
+    },
+}
 # Notebooks whose every question has other answers above.
-ANSWERED_IN_FULL = {"02_architecture", "03_first_dag", "08_scheduling", "13_debugging", "15_prefect_dagster"}
+ANSWERED_IN_FULL = {"02_architecture", "03_first_dag", "04_taskflow", "08_scheduling", "13_debugging", "15_prefect_dagster"}
 
 # What a notebook's text says about the live lab, checked in its kernel after it ran.
 CLAIMS: dict[str, list[str]] = {
@@ -160,6 +177,16 @@ CLAIMS: dict[str, list[str]] = {
         "assert len(seen) >= 3 and saved < times[0], (saved, seen)\n"
         "assert all(later - earlier >= 4.9 for earlier, later in zip(times, times[1:])), times\n"
         "assert len({pid for _, pid in seen}) == len(seen), seen",
+    ],
+    "04_taskflow": [
+        # summarize ran as three mapped instances; load got their values in map_index order.
+        "mapped = instances[instances['task_id'] == 'summarize']\n"
+        "assert sorted(mapped['map_index']) == [0, 1, 2] and set(instances['state']) == {'success'}, instances\n"
+        "assert [row['region'] for row in summaries] == ['asia', 'eu', 'us'], summaries\n"
+        "assert loaded == [f'loading {row}' for row in summaries], loaded",
+        # The classic DAG gives the same values; the API marks only summarize as mapped.
+        "assert classic_summaries == summaries and lab.xcom(classic_id, classic_run, 'load') == 3\n"
+        "assert [t['task_id'] for t in lab.client().tasks(taskflow_id) if t['is_mapped']] == ['summarize']",
     ],
     "08_scheduling": [
         # A run without a logical date: the date keys are absent from the context, not None.
@@ -191,6 +218,8 @@ FEATURES = {"asset": r"\bAsset\(", "timetable": r"Timetable\(", "sensor": r"Sens
 # A table row of Airflow 2 imports: `from airflow... import ...` | replacement | what happens.
 OLD_IMPORT_ROW = re.compile(r"^>?\s*\|([^|]*`from airflow[^|]*)\|[^|]*\|([^|]*)\|", re.M)
 IMPORT = re.compile(r"`(from airflow[\w.]* import [\w, ]+)`")
+# Notebooks with such a table, besides the README.
+IMPORT_TABLES = ("03_first_dag", "04_taskflow", "09_assets", "10_sensors_trigger_rules")
 
 
 def by_slug(lesson: manifest.Lesson) -> str:
@@ -360,10 +389,11 @@ def test_cross_references_send_the_reader_to_notebooks_that_show_the_feature():
 
 
 def test_tables_of_airflow_2_imports_say_what_airflow_3_does():
-    """Each "`from airflow...` | ... | works, with/without a warning" row, against this Airflow."""
-    rows = [(statement, outcome, source) for source, text in
-            [("README.md", README.read_text()),
-             ("notebook 03", "\n".join(cell.source for cell in read(lesson_named("03_first_dag")).cells))]
+    """Each "`from airflow...` | ... | works, with/without a warning, or does not import" row, against this Airflow."""
+    sources = [("README.md", README.read_text())] + [
+        (f"notebook {slug[:2]}", "\n".join(cell.source for cell in read(lesson_named(slug)).cells))
+        for slug in IMPORT_TABLES if any(lesson.slug == slug for lesson in LESSONS)]
+    rows = [(statement, outcome, source) for source, text in sources
             for imports, outcome in OLD_IMPORT_ROW.findall(text) for statement in IMPORT.findall(imports)]
     assert len(rows) >= 5, rows
     probe = """\
@@ -373,7 +403,11 @@ seen = {}
 for statement in json.loads(sys.argv[1]):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        exec(statement, {})
+        try:
+            exec(statement, {})
+        except ImportError as error:
+            seen[statement] = type(error).__name__
+            continue
     seen[statement] = [w.category.__name__ for w in caught
                        if issubclass(w.category, (DeprecationWarning, FutureWarning))]
 print(json.dumps(seen))
@@ -384,6 +418,11 @@ print(json.dumps(seen))
     assert done.returncode == 0, done.stderr[-2000:]
     warned = json.loads(done.stdout.strip().splitlines()[-1])
     for statement, outcome, source in rows:
+        if isinstance(warned[statement], str):  # the import failed
+            assert "does not import" in outcome, \
+                f"{source} says `{statement}` {outcome.strip()!r}; Airflow 3 raised {warned[statement]}"
+            continue
+        assert "does not import" not in outcome, f"{source} says `{statement}` fails; it imports"
         says_warning = "deprecation warning" in outcome
         says_none = "no warning" in outcome
         assert says_warning != says_none, f"{source}: say whether `{statement}` warns: {outcome}"
