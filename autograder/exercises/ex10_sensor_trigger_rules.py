@@ -51,9 +51,10 @@ def expected_from(data: Path) -> dict[str, Any]:
             "`@task.sensor(poke_interval=1, timeout=5)` that returns whether the file exists.")
 def is_sensor(facts: Facts) -> str:
     task = facts.dag.tasks[SENSOR]
-    assert task.sensor, (f"`{SENSOR}` is a {task.operator}, not a sensor: a loop that sleeps in a "
-                         "task holds a worker slot and has no timeout of Airflow's. Make it a "
-                         "FileSensor or a `@task.sensor` function.")
+    kind = "`@task` function" if "Decorated" in task.operator else task.operator
+    assert task.sensor, (f"`{SENSOR}` is a {kind}, not a sensor: a loop that sleeps in a task holds "
+                         "a worker slot and has no timeout of Airflow's. Make it a FileSensor or a "
+                         "`@task.sensor` function.")
     return f"`{SENSOR}` is a {task.operator} ({'reschedule' if task.reschedule else 'poke'} mode)."
 
 

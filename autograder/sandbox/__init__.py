@@ -36,6 +36,12 @@ Who may write what
   process, which imports only Airflow's registered classes. Run times are computed there, from
   the deserialized timetable. A file that lies about its DAG still has its tasks run, by id, from
   the same file, on the structure it claimed.
+- **Asset events** are rows the Execution API writes when a task succeeds, with that task as
+  their source; which assets a task updated is its own word, as in Airflow, so the checks read a
+  task's outlets from the serialized DAG. The runs those events trigger are created in the grading
+  process by the scheduler's own function (``autograder.flows``); a task cannot trigger a run.
+- **A file that arrives** during a run is written by the grading process into the submission's
+  data folder, from outside the sandbox, which sees it read-only.
 - **Mail** is what reached the grader's SMTP sink; **rows** are what the tasks left in the
   warehouse; both are read by the grader after the run.
 - The **task launcher** is learner code's process too: what it says is validated
