@@ -148,7 +148,8 @@ def collect(exercise: Any, submission: Path, config: GradeConfig) -> FlowFacts:
                "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "PREFECT_HOME": str(learner / "prefect"), "DAGSTER_HOME": str(learner / "dagster"),
                WAREHOUSE_ENV: str(warehouse.path)}
-        spec = {"engine": exercise.engine, "home": str(home), "submission": str(dags / submission.name),
+        spec = {"engine": exercise.engine, "home": str(home), "cache": str(config.cache_dir),
+                "keep": config.keep_sandbox, "submission": str(dags / submission.name),
                 "boot_timeout": config.boot_timeout, "import_timeout": config.import_timeout,
                 "run_timeout": config.run_timeout,
                 "box": {"root": str(root), "uid": uid, "binds": binds, "env": env, "cwd": str(learner),
@@ -183,18 +184,18 @@ def _base_prefix(python: Path) -> str:
     return str(Path(os.path.realpath(python)).parent.parent)
 
 
-def _engine_env() -> dict[str, str]:
+def _engine_env(cache: Path) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-            "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+            "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1", "AUTOGRADER_CACHE": str(cache)}
 
 
 class EngineServer:
     """One warm ``engine --serve`` per grading process: Prefect and Dagster imported once, a child
     forked per submission. It ends when this process closes its stdin (or dies), or when idle."""
 
-    def __init__(self, python: Path, timeout: float) -> None:
+    def __init__(self, python: Path, timeout: float, cache: Path) -> None:
         self._proc = subprocess.Popen(
-            [str(python), "-m", "autograder.orchestrators.engine", "--serve"], env=_engine_env(),
+            [str(python), "-m", "autograder.orchestrators.engine", "--serve"], env=_engine_env(cache),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True)
         self._lock = threading.Lock()
@@ -259,11 +260,11 @@ _shared: list[EngineServer] = []
 _shared_lock = threading.Lock()
 
 
-def _engine(python: Path, timeout: float) -> EngineServer:
+def _engine(python: Path, config: GradeConfig) -> EngineServer:
     """This process's warm engine, started on first use and again if it ended."""
     with _shared_lock:
         if not _shared or not _shared[0].alive():
-            _shared[:] = [EngineServer(python, timeout)]
+            _shared[:] = [EngineServer(python, config.boot_timeout, config.cache_dir)]
             atexit.register(_shared[0].close)
         return _shared[0]
 
@@ -284,7 +285,7 @@ def _run_engine(python: Path, home: Path, config: GradeConfig) -> dict:
     result_file = home / "result.json"
     what = "ended before it finished"
     try:
-        pid = _engine(python, config.boot_timeout).spawn(home / "spec.json")
+        pid = _engine(python, config).spawn(home / "spec.json")
     except RuntimeError as exc:
         return {"events": [], "error": str(exc), "phase": "boot"}
     while not result_file.exists():

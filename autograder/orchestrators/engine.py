@@ -51,6 +51,60 @@ def _warm(engine: str) -> None:
     from autograder.orchestrators import inside  # noqa: F401
 
 
+def prefect_template(cache: Path) -> Path:
+    """A Prefect database with its schema and block types, made once per Prefect version and
+    copied for each submission's server, which then starts without migrating."""
+    import asyncio
+    import fcntl
+    import sqlite3
+
+    import prefect
+
+    folder = cache / f"prefect-{prefect.__version__}"
+    db = folder / "prefect.db"
+    if db.exists():
+        return db
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # graders side by side: one builds, the others wait
+        if db.exists():
+            return db
+        building = folder / f"building-{os.getpid()}.db"
+        from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, temporary_settings
+
+        async def build() -> None:
+            from prefect.server.database import provide_database_interface
+            from prefect.server.models.block_registration import run_block_auto_registration
+
+            interface = provide_database_interface()
+            await interface.create_db()
+            async with await interface.session() as session:
+                await run_block_auto_registration(session=session)
+                await session.commit()
+            await (await interface.engine()).dispose()
+
+        # Built in a child: what building caches (engines, the event loop) must not reach the
+        # servers forked later from this process.
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                with temporary_settings(updates={
+                        PREFECT_API_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{building}"}):
+                    asyncio.run(build())
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError("Prefect's database template could not be built")
+        with sqlite3.connect(building) as conn:  # one self-contained file to copy
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA journal_mode=DELETE")
+        os.replace(building, db)
+    return db
+
+
 def _drop_to(uid: int) -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
@@ -59,10 +113,12 @@ def _drop_to(uid: int) -> None:
     isolate.prctl(isolate.PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _start_prefect_server(home: Path, uid: int | None, deadline: float) -> tuple[int, str]:
+def _start_prefect_server(home: Path, uid: int | None, deadline: float,
+                          template: Path) -> tuple[int, str]:
     """A Prefect API server on a free loopback port of this network, as ``uid``; (pid, api url)."""
     import httpx
 
+    shutil.copy(template, home / "prefect.db")
     if uid is not None:
         for folder, _, files in os.walk(home):
             for path in (folder, *(os.path.join(folder, f) for f in files)):
@@ -88,12 +144,17 @@ def _start_prefect_server(home: Path, uid: int | None, deadline: float) -> tuple
             os.dup2(out, 2)
             import uvicorn
             from prefect.server.api.server import create_app
-            from prefect.settings import (PREFECT_API_DATABASE_CONNECTION_URL, PREFECT_HOME,
+            from prefect.settings import (PREFECT_API_BLOCKS_REGISTER_ON_START,
+                                          PREFECT_API_DATABASE_CONNECTION_URL,
+                                          PREFECT_API_DATABASE_MIGRATE_ON_START, PREFECT_HOME,
                                           temporary_settings)
 
             with temporary_settings(updates={
                     PREFECT_HOME: str(home),
-                    PREFECT_API_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{home / 'prefect.db'}"}):
+                    PREFECT_API_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+                    # the template has the schema and the block types already
+                    PREFECT_API_DATABASE_MIGRATE_ON_START: False,
+                    PREFECT_API_BLOCKS_REGISTER_ON_START: False}):
                 app = create_app(ephemeral=True, final=True)
                 uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on")).run(sockets=[sock])
         except BaseException:
@@ -163,7 +224,8 @@ def main(spec_file: str) -> int:
         if spec["engine"] == "prefect":
             server_uid = box["uid"] + 1 if box["isolated"] else None
             server, api_url = _start_prefect_server(server_home, server_uid,
-                                                    started + spec["boot_timeout"])
+                                                    started + spec["boot_timeout"],
+                                                    prefect_template(Path(spec["cache"])))
             marks["server"] = time.monotonic() - started
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -219,7 +281,7 @@ def main(spec_file: str) -> int:
         if server:
             os.kill(server, signal.SIGKILL)
             os.waitpid(server, 0)
-        if server_home is not None:
+        if server_home is not None and not spec.get("keep"):
             shutil.rmtree(server_home, ignore_errors=True)
     result["phase"] = phase
     result["seconds"] = round(time.monotonic() - started, 3)
@@ -241,6 +303,8 @@ def serve() -> None:
     os.dup2(2, 1)
     for engine in ("prefect", "dagster"):
         _warm(engine)
+    if os.environ.get("AUTOGRADER_CACHE"):
+        prefect_template(Path(os.environ["AUTOGRADER_CACHE"]))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     out.write(b'{"ready": true}\n')
     out.flush()
