@@ -115,13 +115,11 @@ def _declared(facts: Any) -> list[tuple[int, str | None, str]]:
     for schedule in _structure(facts).get("schedules", []):
         cron = schedule.get("cron")
         how = f"ScheduleDefinition `{schedule.get('name')}`"
-        if not isinstance(cron, str):
-            found.append((0, None, how))
-            continue
-        if (schedule.get("timezone") or "UTC") not in ("UTC", "Etc/UTC"):
-            found.append((0, f"{cron} ({schedule['timezone']})", how))
-            continue
-        found.append((0, cron, how))
+        zone = schedule.get("timezone") or "UTC"
+        if isinstance(cron, str) and zone not in ("UTC", "Etc/UTC"):
+            raise AssertionError(f"The {how} runs in {zone!r} time, so 06:00 there is not 06:00 UTC: "
+                                 "give it `execution_timezone=\"UTC\"` (or leave it out).")
+        found.append((0, cron if isinstance(cron, str) else None, how))
     return found
 
 

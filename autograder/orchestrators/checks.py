@@ -276,20 +276,22 @@ def cron_check(want: str, text: str, found: Callable[[Any], list[tuple[int, str 
     def cron(facts: Any) -> None:
         declared = found(facts)
         assert declared, f"No cron schedule is declared in {facts.filename}."
+
+        def where(line: int, how: str) -> str:
+            return f"Line {line}" if line else f"The {how}"
+
         unreadable = [(line, how) for line, value, how in declared if value is None]
         readable = [(line, value, how) for line, value, how in declared if value is not None]
         if not readable and unreadable:
             line, how = unreadable[0]
-            raise AssertionError(f"Line {line}: the grader cannot read the cron of {how}: write it as a "
-                                 "string, or a module-level constant such as CRON = \"...\".")
-        bad = [(line, value) for line, value, _ in readable if not valid_cron(value)]
-        if bad:
-            line, value = bad[0]
-            raise AssertionError(f"Line {line}: {value!r} is not a valid cron expression.")
-        wrong = [(line, value) for line, value, _ in readable if not same_cron(value, want)]
-        if wrong:
-            line, value = wrong[0]
-            raise AssertionError(f"Line {line}: the schedule {value!r} does not run {text} "
+            raise AssertionError(f"{where(line, how)}: the grader cannot read the cron of {how}: write "
+                                 "it as a string, or a module-level constant such as CRON = \"...\".")
+        for line, value, how in readable:
+            if not valid_cron(value):
+                raise AssertionError(f"{where(line, how)}: {value!r} is not a valid cron expression.")
+        wrong = [(line, value, how) for line, value, how in readable if not same_cron(value, want)]
+        if len(wrong) == len(readable):
+            line, value, how = wrong[0]
+            raise AssertionError(f"{where(line, how)}: the schedule {value!r} does not run {text} "
                                  f"({want!r} does).")
-
     return cron
