@@ -37,6 +37,12 @@ errors, task and step states   the sandbox                              used for
                                                                          escaped and capped
 =============================  =======================================  =========================
 
+"Side by side" is judged from what the file says, never from timings the run reports: Prefect's
+``.submit()``/``.map()`` on the region task in the grader's own parse, Dagster's graph (no summary
+reads another). The region tasks do no I/O the grader could time from outside the sandbox, and
+task-run start and end times are written by the learner's process, so the grader does not
+measure their overlap.
+
 No verdict reads Prefect's server or Dagster's instance. The Prefect API server a flow reports to
 is started per submission by the engine, as another throwaway uid, inside the submission's private
 network, with its database in the grading home: a submission can write only to its own server,
