@@ -90,8 +90,12 @@ def serve(sock: Path, idle: float = IDLE_TIMEOUT, owner: int | None = None) -> i
                     asked = replace(config, run_timeout=timeout)
                     if "warehouse_url" in request:  # the caller's own settings, as it would grade
                         asked = replace(asked, warehouse_url=request["warehouse_url"])
+                    began = time.monotonic()
                     report = grade(find(request["exercise"]), Path(request["submission"]), asked, warm,
                                    shown_as=request.get("shown_as"))
+                    print(f"{time.strftime('%H:%M:%S')} graded {request['exercise']}: {report.status}, "
+                          f"{report.score:g}/{report.max_score:g}, {time.monotonic() - began:.1f} s",
+                          flush=True)
                     reply = report.to_dict()
                     if request.get("task_logs"):  # the text report shows them
                         reply["task_logs"] = report.task_logs

@@ -4,7 +4,7 @@
     another (a fresh Airflow process each time);
   * `python -m autograder grade-class` (children forked from one warm Airflow process, one job
     per core);
-  * the `grade_class` DAG on the embedded lab (one mapped task per submission, LocalExecutor,
+  * the `grade_class` DAG on the embedded lab (mapped tasks of a few submissions, LocalExecutor,
     each sending its submission to the warm grading service the DAG's setup task starts).
 
 The class is synthetic: reference solutions and golden wrong answers, mixed, for --size

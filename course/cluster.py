@@ -9,8 +9,9 @@ fresh metadata database on the PostgreSQL server of ``--postgres-url`` (the Cele
 use SQLite), and starts the api-server, the scheduler, the dag-processor and N Celery workers,
 each in a process group of its own, recorded in ``cluster.json`` under the cluster's home
 (``.cluster/``, or ``$COURSE_CLUSTER_HOME``). The ``grade_class`` DAG is deployed in its DAGs
-folder. Each worker has a grader folder of its own (``COURSE_GRADER_DIR``): the first grading task
-on that worker starts a warm grader there, bound to the worker's life. ``stop`` ends every process
+folder. Each worker has a grader folder of its own (``COURSE_GRADER_DIR``) and a warm grader there,
+started with it and bound to its life (should it fail to start, the first grading task on that
+worker starts it). ``stop`` ends every process
 the cluster started, its graders included, and drops the database.
 """
 
@@ -215,6 +216,11 @@ enable_health_check = False
 task_instance_heartbeat_timeout = 20
 task_instance_heartbeat_timeout_detection_interval = 5
 
+[workers]
+# A task's supervisor notices its task's end within this many seconds (Airflow's default, 5,
+# often left a worker idle for seconds between two short grading tasks).
+min_heartbeat_interval = 1
+
 [celery]
 broker_url = redis://127.0.0.1:{redis_port}/0
 result_backend = db+{database_url}
@@ -317,10 +323,24 @@ def start(home: Path | None = None, workers: int = 2, concurrency: int = 1,
             log = home / "logs" / f"{worker}.log"
             _wait(f"Celery worker {worker}", lambda log=log: b" ready." in log.read_bytes(),
                   max(1.0, deadline - time.monotonic()), log, procs[worker])
+        progress("A warm grader beside each worker ...")
+        starters = {worker: _spawn([sys.executable, "-c", "from autograder.service import host_grader; "
+                                    "raise SystemExit(host_grader() is None)"],
+                                   home / "logs" / f"{worker}-grader.log", _env(home, worker))
+                    for worker in state.workers}
         client = Client(state)
         _wait("the grade_class DAG in the dag-processor", lambda: _dag_known(client),
               max(1.0, deadline - time.monotonic()), home / "logs" / "dag_processor.log",
               procs["dag_processor"])
+        for worker, starter in starters.items():
+            log = home / "logs" / f"{worker}-grader.log"
+            try:
+                code = starter.wait(max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise ClusterError(f"{worker}'s warm grader did not start within {timeout:.0f} s. "
+                                   f"Its log: {log}") from None
+            if code:  # the tasks on that worker start it, or grade without it
+                progress(f"{worker}'s warm grader did not start; its log: {log}")
     except BaseException:
         stop(home, quiet=True)
         raise
@@ -429,16 +449,17 @@ def stop(home: Path | None = None, quiet: bool = False) -> None:
             service.stop(sock, timeout=STOP_TIMEOUT)
     # Tasks and graders are in process groups of their own: found through the workers' trees.
     strays = [p for w in state.workers for p in worker_processes(home, w)[1:]]
-    # Workers first (they finish nothing new), the broker last.
-    order = sorted(state.groups, key=lambda n: (n == "redis", not n.startswith("worker")))
-    for name in order:
-        try:
-            os.killpg(state.groups[name], signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
+    # Workers first (they finish nothing new), the broker once they are gone.
     deadline = time.monotonic() + STOP_TIMEOUT
-    while any(_group_alive(g) for g in state.groups.values()) and time.monotonic() < deadline:
-        time.sleep(0.3)
+    for last in (False, True):
+        groups = [g for name, g in state.groups.items() if (name == "redis") == last]
+        for pgid in groups:
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        while any(_group_alive(g) for g in groups) and time.monotonic() < deadline:
+            time.sleep(0.3)
     for pgid in state.groups.values():
         try:
             os.killpg(pgid, signal.SIGKILL)

@@ -56,7 +56,7 @@ def on_worker(home: Path, pid: int | None, worker: str) -> bool:
     return bool(pid) and pid in {p.pid for p in cluster.worker_processes(home, worker)}
 
 
-def grade_run(client, submitted: Path, out: Path, timeout: float = 400) -> tuple[dict, list[dict]]:
+def grade_run(client, submitted: Path, out: Path, timeout: float = 600) -> tuple[dict, list[dict]]:
     run = client.trigger("grade_class", conf={"submitted": str(submitted), "out": str(out),
                                               "timeout": 60})
     run = client.wait("grade_class", run["dag_run_id"], timeout=timeout)
@@ -68,14 +68,19 @@ def grade_run(client, submitted: Path, out: Path, timeout: float = 400) -> tuple
 def test_two_workers_grade_as_grade_class_does(running, tmp_path):
     home, _, client = running
     submitted = tmp_path / "submitted"
-    make_class(submitted, 12)
+    make_class(submitted, 40)
     run, tis = grade_run(client, submitted, tmp_path / "out")
     summary = client.xcom("grade_class", run["dag_run_id"], "write_grades")
-    assert summary == {"submissions": 12, "passed": 5, "graded_now": 12, "graded_warm": 12}
-    # Both workers graded, each through a warm grader of its own.
-    for worker in ("worker1", "worker2"):
-        log = (cluster.grader_dir(home, worker) / "grader.log")
-        assert log.exists(), f"{worker} started no grader: did it run no grading task?"
+    assert summary == {"submissions": 40, "passed": 15, "graded_now": 40, "graded_warm": 40}
+    # Ten tasks of four submissions each, named in the UI by their students.
+    mapped = sorted((t for t in tis if t["task_id"] == "grade_submission"), key=lambda t: t["map_index"])
+    assert [t["rendered_map_index"] for t in mapped[:2]] == [
+        "student000, student001, student002, student003", "student004, student005, student006, student007"]
+    assert len(mapped) == 10
+    # Both workers graded, each through the warm grader started beside it.
+    graded = {worker: (cluster.grader_dir(home, worker) / "grader.log").read_text().count(" graded ")
+              for worker in ("worker1", "worker2")}
+    assert sum(graded.values()) == 40 and min(graded.values()) >= 8, graded
     subprocess.run([sys.executable, "-m", "autograder", "grade-class", str(submitted), "--out",
                     str(tmp_path / "reference"), "--jobs", "2"], cwd=ROOT, check=True,
                    capture_output=True, timeout=300)
@@ -86,7 +91,7 @@ def test_two_workers_grade_as_grade_class_does(running, tmp_path):
     shutil.copy(ROOT / "solutions/ex02_parallel_regions/dag.py", changed)
     run, _ = grade_run(client, submitted, tmp_path / "out")
     summary = client.xcom("grade_class", run["dag_run_id"], "write_grades")
-    assert summary == {"submissions": 12, "passed": 6, "graded_now": 1, "graded_warm": 1}
+    assert summary == {"submissions": 40, "passed": 16, "graded_now": 1, "graded_warm": 1}
     assert grades(tmp_path / "out")[(changed.parts[-3], "ex02_parallel_regions")][0] == "pass"
 
 
@@ -95,7 +100,7 @@ def test_a_worker_killed_mid_run_loses_nothing(running, tmp_path):
     submitted, out = tmp_path / "submitted", tmp_path / "out"
     subs = make_class(submitted, 8)
     run = client.trigger("grade_class", conf={"submitted": str(submitted), "out": str(out),
-                                              "timeout": 60})
+                                              "timeout": 60, "per_task": 2})
     # Kill worker1 and everything it runs (its task, its grader) while it grades a submission.
     deadline = time.monotonic() + 240
     while not any(t["task_id"] == "grade_submission" and t["state"] == "running"
@@ -109,7 +114,7 @@ def test_a_worker_killed_mid_run_loses_nothing(running, tmp_path):
     tis = client.task_instances("grade_class", run["dag_run_id"])
     assert run["state"] == "success", {(t["task_id"], t["map_index"]): t["state"] for t in tis}
     mapped = [t for t in tis if t["task_id"] == "grade_submission"]
-    assert len(mapped) == 8 and {t["state"] for t in mapped} == {"success"}
+    assert len(mapped) == 4 and {t["state"] for t in mapped} == {"success"}
     assert max(t["try_number"] for t in mapped) == 2, "no grading task was retried after the kill"
 
     # Each submission graded once in grades.csv, every report whole, as on one machine.
