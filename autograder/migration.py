@@ -17,6 +17,10 @@ RULES = ("AIR301", "AIR302", "AIR311", "AIR312")
 
 START_DATE = 'start_date=pendulum.datetime(2023, 10, 1, tz="UTC")'
 
+DATASET_NOTE = ("Airflow 2's `Dataset` (`airflow.datasets`) was removed in Airflow 3: a dataset is now "
+                "an Asset, `from airflow.sdk import Asset`, then `Asset(\"orders_clean\")` where you "
+                "wrote `Dataset(...)`; `schedule=[...]` and `outlets=[...]` take it as before.")
+
 # The course's replacements where ruff has none, or where its suggestion is itself deprecated.
 # Keyed by dotted name; a key also covers every name under it.
 COURSE_NOTES = {
@@ -47,10 +51,9 @@ COURSE_NOTES = {
     "execution_date": "`execution_date` was removed in Airflow 3: use `context['logical_date']` in "
                       "Python and `{{ logical_date }}` in templates (or `ds` / `{{ ds }}` for the date "
                       "as text).",
-    "airflow.datasets": "`airflow.datasets` (Airflow 2's `Dataset`) was removed in Airflow 3: a "
-                        "dataset is now an Asset, `from airflow.sdk import Asset`, then "
-                        "`Asset(\"orders_clean\")` where you wrote `Dataset(...)`; `schedule=[...]` "
-                        "and `outlets=[...]` take it as before.",
+    "airflow.datasets": DATASET_NOTE,
+    "airflow.Dataset": DATASET_NOTE,
+    "airflow.sdk.Dataset": DATASET_NOTE,
     "airflow.operators.subdag": "SubDAGs were removed in Airflow 3: group tasks with `TaskGroup` "
                                 "from `airflow.sdk`.",
 }

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from autograder.checks import evaluate
 from autograder.exercises import find
 from autograder.exercises.ex01_daily_etl import expected_from as ex01_expected
@@ -333,3 +335,13 @@ def test_task_log_keeps_the_learners_lines_and_drops_airflows_bookkeeping():
         "KeyError: 'amount'",
     ])
     assert task_log(output, "missing") == ""
+
+
+@pytest.mark.parametrize("message", ["No module named 'airflow.datasets'",
+                                     "cannot import name 'Dataset' from 'airflow'",
+                                     "cannot import name 'Dataset' from 'airflow.sdk'"])
+def test_airflow2_datasets_are_explained_as_assets(message):
+    from autograder.migration import import_fix
+
+    fix = import_fix(message, [], "ex09_assets")
+    assert "was removed in Airflow 3" in fix and "`from airflow.sdk import Asset`" in fix, fix

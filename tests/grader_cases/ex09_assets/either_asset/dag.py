@@ -1,4 +1,5 @@
-"""Right, another style: the consumer runs when either asset is updated (`|`), publish's or a manual refresh."""
+"""Right, another style: the consumer runs when either asset is updated (`|`), publish's or a
+manual refresh."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Wrong: the producer is called orders_pipeline; with two DAGs in the file, the grader cannot tell which one it is."""
+"""Wrong: the producer is called orders_pipeline; with two DAGs in the file, the grader cannot
+tell which one it is."""
 
 from __future__ import annotations
 
