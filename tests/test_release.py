@@ -39,11 +39,12 @@ def _text_files(root: Path) -> dict[Path, str]:
 
 
 def _public_lines() -> set[str]:
-    """Lines that the course shows learners anyway: starters, READMEs, lesson text, toolkit."""
+    """Lines that the course shows learners anyway: starters, READMEs, lesson text, toolkit, the
+    autograder's own code, without its hidden data."""
     lines = set()
-    for folder in ("exercises", "course", "autograder/exercises"):
+    for folder in ("exercises", "course", "autograder"):
         for path in (ROOT / folder).rglob("*"):
-            if path.is_file() and path.suffix in {".py", ".md", ".yml"}:
+            if path.is_file() and path.suffix in {".py", ".md", ".yml"} and "hidden" not in path.parts:
                 lines |= {line.strip() for line in path.read_text().splitlines()}
     for nb in (ROOT / "notebooks").glob("*.ipynb"):
         for cell in json.loads(nb.read_text())["cells"]:
