@@ -118,8 +118,9 @@ def file_arrives(facts: Facts) -> str:
     if sensor != "success":
         _not_finished(run, which)
         problems.append(f"`{SENSOR}` ended {sensor}{_error(facts, run, SENSOR)} although {FILE} "
-                        f"arrived {ARRIVES_AFTER:g} s after it began to wait: does it wait for that "
-                        "very path, built from the DAG file's folder?")
+                        f"arrived {ARRIVES_AFTER:g} s after it began to wait: make it wait for that "
+                        "path built from the DAG file's folder, `Path(__file__).parent / \"data\" / "
+                        "\"incoming\" / \"orders.csv\"` (a relative path is looked up elsewhere)")
     elif waited is not None and waited > ARRIVES_AFTER + NOTICE_SLACK:
         problems.append(f"`{SENSOR}` noticed the file only {waited:.0f} s after it started, although "
                         f"it arrived after {ARRIVES_AFTER:g} s: look every second, "
