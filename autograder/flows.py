@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 TRIGGERED_RUN = 100  # the run index of the first triggered run, in events and task logs
+MAX_TRIGGERED = 3  # a file with many consumers gets this many of their runs, oldest first
 
 
 def task_facts(task: Any) -> dict[str, Any]:
@@ -100,7 +101,7 @@ def run_triggered(others: dict[str, Any], spec: dict, launcher: Any, events: Any
         scheduler._create_dag_runs_asset_triggered(dag_models=due, session=session)
     session.commit()
     runs = session.scalars(select(DagRun).where(DagRun.run_type == DagRunType.ASSET_TRIGGERED)
-                           .order_by(DagRun.id)).all()
+                           .order_by(DagRun.id).limit(MAX_TRIGGERED)).all()
     for index, run in enumerate(runs, start=TRIGGERED_RUN):
         events.send(event="phase", phase=f"run{index}")
         run.dag = others[run.dag_id]

@@ -345,3 +345,28 @@ def test_airflow2_datasets_are_explained_as_assets(message):
 
     fix = import_fix(message, [], "ex09_assets")
     assert "was removed in Airflow 3" in fix and "`from airflow.sdk import Asset`" in fix, fix
+
+
+def test_an_arriving_file_comes_on_time_whole_and_is_gone_after_its_run(tmp_path):
+    """The grading process's delivery of exercise 10's file, without a sensor to wait for."""
+    import time
+    from types import SimpleNamespace
+
+    from autograder import flows
+
+    source, target = tmp_path / "orders.csv", tmp_path / "data" / "incoming" / "orders.csv"
+    source.write_text("order_id,customer,amount\n1,acme,2.5\n")
+    spec = {"arrival": {"source": str(source), "target": str(target), "staging": str(tmp_path),
+                        "after": [0.3, None]}}
+    dag = SimpleNamespace(dag_id="orders_arrival", tasks=[])  # no sensor: timed from the start
+    with flows.arrival(spec, 0, dag):
+        assert not target.exists()
+        deadline = time.monotonic() + 10
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert target.read_text() == source.read_text()
+    assert not target.exists(), "the next run must wait for the file again"
+    with flows.arrival(spec, 1, dag):  # None: it never comes
+        time.sleep(0.5)
+        assert not target.exists()
+    assert not list(tmp_path.glob(".*arriving")), "no half-written copy is left behind"
