@@ -2,6 +2,7 @@
 
     from course import display
     display.dag_graph("hello")                  # boxes and arrows, left to right
+    display.run_graph("hello", run["dag_run_id"])  # the same, each task coloured by its state
     display.gantt("hello", run["dag_run_id"])   # which tasks ran when, and in parallel
     display.next_runs_table(["@daily", "0 3 * * *"])
 
@@ -99,8 +100,13 @@ def _mean(values: list[float], default: float) -> float:
     return sum(values) / len(values) if values else default
 
 
-def dag_graph(dag_or_tasks: Any, title: str | None = None) -> Figure:
-    """Draw a DAG left to right: one column per layer, parallel tasks stacked in their column."""
+def dag_graph(dag_or_tasks: Any, title: str | None = None,
+              states: Mapping[str, str | None] | None = None) -> Figure:
+    """Draw a DAG left to right: one column per layer, parallel tasks stacked in their column.
+
+    With ``states`` ({task_id: state}, as ``lab.task_states`` returns), each task is filled with
+    the colour the Airflow UI gives its state, and a legend names the states.
+    """
     task_ids, edges = edges_of(dag_or_tasks)
     if title is None:
         title = dag_or_tasks if isinstance(dag_or_tasks, str) else getattr(dag_or_tasks, "dag_id", None)
@@ -113,7 +119,8 @@ def dag_graph(dag_or_tasks: Any, title: str | None = None) -> Figure:
     ax.set_axis_off()
     if not task_ids:
         ax.text(0.5, 0.5, "no tasks", ha="center", va="center", transform=ax.transAxes)
-    boxes = {task: ax.text(x, y, task, ha="center", va="center", fontsize=10, bbox=BOX_STYLE, zorder=3)
+    boxes = {task: ax.text(x, y, task, ha="center", va="center", fontsize=10, zorder=3,
+                           bbox=BOX_STYLE if states is None else _state_box(states.get(task)))
              for task, (x, y) in where.items()}
     for up, down in edges:
         # Anchoring the arrow to the text boxes makes it end at their edges whatever the font size.
@@ -125,7 +132,31 @@ def dag_graph(dag_or_tasks: Any, title: str | None = None) -> Figure:
     ax.set_ylim(-rows / 2, rows / 2)
     if title:
         ax.set_title(title)
+    if states is not None:
+        shown = list(dict.fromkeys(str(states.get(task)) for task in task_ids))
+        ax.legend(handles=[Patch(**_state_box(None if state == "None" else state, patch=True),
+                                 label="no status" if state == "None" else state) for state in shown],
+                  loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(shown), fontsize=8,
+                  frameon=False)
     return fig
+
+
+def run_graph(dag_id: str, run_id: str) -> Figure:
+    """The DAG of one run of the lab, each task coloured by the state it has in that run."""
+    from course import lab
+
+    return dag_graph(lab.client().tasks(dag_id), title=f"{dag_id} / {run_id}",
+                     states=lab.task_states(dag_id, run_id))
+
+
+def _state_box(state: str | None, patch: bool = False) -> dict:
+    """A box (or legend patch) filled with the Airflow UI's colour of a task state."""
+    from airflow.utils.state import State
+
+    fill = State.color(state)  # None: the UI's "no status"
+    if patch:
+        return {"facecolor": fill, "edgecolor": "#555555"}
+    return {**BOX_STYLE, "facecolor": fill, "edgecolor": "#555555"}
 
 
 # --- run timeline -------------------------------------------------------------------------

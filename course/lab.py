@@ -6,6 +6,7 @@
     run = lab.run_dag(dag_id)                    # unpause, trigger, wait for the result
     lab.task_states(dag_id, run["dag_run_id"])
     print(lab.task_log(dag_id, run["dag_run_id"], "say_hello"))
+    lab.wait_for_runs(dag_id)                    # the runs the scheduler made by itself
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,13 +94,15 @@ class Client:
 
     # --- runs -----------------------------------------------------------------------------
     def trigger(self, dag_id: str, conf: dict | None = None,
-                logical_date: datetime | None = None) -> dict:
+                logical_date: datetime | None = None, run_id: str | None = None) -> dict:
         """Start a run now; Airflow 3 wants an explicit, timezone-aware logical date."""
         when = logical_date or datetime.now(timezone.utc)
         if when.tzinfo is None:
             raise ValueError("logical_date must be timezone-aware, e.g. "
                              "pendulum.datetime(2023, 10, 1, tz='UTC')")
         body = {"logical_date": when.isoformat(), "conf": conf or {}}
+        if run_id is not None:
+            body["dag_run_id"] = run_id
         return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body).json()
 
     def runs(self, dag_id: str) -> list[dict]:
@@ -270,12 +274,87 @@ def _epoch(stamp: str) -> float:
 
 
 def run_dag(dag_id: str, conf: dict | None = None, timeout: float = 120.0,
-            logical_date: datetime | None = None) -> dict:
+            logical_date: datetime | None = None, run_id: str | None = None) -> dict:
     """Unpause the DAG, trigger a run and wait for its result; returns the finished run."""
     c = client()
     c.set_paused(dag_id, False)
-    run = c.trigger(dag_id, conf=conf, logical_date=logical_date)
+    run = c.trigger(dag_id, conf=conf, logical_date=logical_date, run_id=run_id)
     return c.wait(dag_id, run["dag_run_id"], timeout=timeout)
+
+
+def wait_for_runs(dag_id: str, run_type: str = "scheduled", logical_dates: Iterable[str] | None = None,
+                  count: int = 1, timeout: float = 90.0) -> list[dict]:
+    """Wait until the DAG has finished runs the scheduler made; returns them, oldest first.
+
+    Waits for the runs of ``run_type`` whose logical dates start with each of ``logical_dates``
+    ("2023-10-01" or a full time stamp), or else for ``count`` of them.
+    """
+    wanted = None if logical_dates is None else sorted(set(logical_dates))
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [r for r in client().runs(dag_id) if r["run_type"] == run_type]
+        if wanted is not None:
+            runs = [r for r in runs if any((r["logical_date"] or "").startswith(d) for d in wanted)]
+        finished = [r for r in runs if r["state"] in FINISHED]
+        if len(finished) >= (count if wanted is None else len(wanted)):
+            return sorted(finished, key=lambda r: r["logical_date"] or r["run_after"])
+        if time.monotonic() > deadline:
+            target = f"the dates {', '.join(wanted)}" if wanted is not None else f"{count} runs"
+            raise LabTimeout(f"{dag_id}: waited {timeout:.0f} s for finished {run_type} runs of "
+                             f"{target}; found {len(finished)} finished, states "
+                             f"{[r['state'] for r in runs]}. Is the DAG paused? See its Runs tab.")
+        time.sleep(1.0)
+
+
+def wait_for_mail(containing: str, timeout: float = 60.0):
+    """The latest mail the lab caught whose body contains ``containing``, once it has arrived."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [m for m in mail() if containing in m.body]
+        if found:
+            return found[-1]
+        if time.monotonic() > deadline:
+            raise LabTimeout(f"no mail containing {containing!r} arrived within {timeout:.0f} s; "
+                             "`python -m course mail` lists what the lab caught")
+        time.sleep(1.0)
+
+
+def process_table() -> pandas.DataFrame:
+    """The lab's Airflow processes: `airflow standalone` first, then every process it started.
+
+    One row per process: ``pid``, ``parent`` (its parent's pid), ``command`` (as `ps` would name
+    it, e.g. "airflow scheduler") and ``memory_MB``. A process that ends while being read is left out.
+    """
+    import pandas
+    import psutil
+
+    state = engine.read_state(LabPaths.default())
+    if state is None:
+        raise RuntimeError("The Airflow lab is not running. Start it with `lab.start()`.")
+    standalone = psutil.Process(state.airflow_pgid)
+    rows = []
+    for proc in [standalone, *standalone.children(recursive=True)]:
+        try:
+            with proc.oneshot():
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                command = process_title(proc.cmdline())
+                if command:
+                    rows.append({"pid": proc.pid, "parent": proc.ppid(), "command": command,
+                                 "memory_MB": round(proc.memory_info().rss / 2**20)})
+        except psutil.Error:  # a short-lived process (a parse, a task) ended while we looked
+            continue
+    return pandas.DataFrame(rows, columns=["pid", "parent", "command", "memory_MB"])
+
+
+def process_title(cmdline: list[str]) -> str:
+    """A process's command as a reader knows it: "airflow scheduler", not ".../python .../airflow scheduler"."""
+    words = " ".join(cmdline).split()  # a process that renamed itself has one long "word"
+    if "multiprocessing.resource_tracker" in " ".join(words):
+        return "python resource tracker"
+    if len(words) > 1 and words[1].endswith("airflow"):
+        words = ["airflow", *words[2:]]
+    return " ".join(words)
 
 
 def task_states(dag_id: str, run_id: str) -> dict[str, str]:

@@ -237,3 +237,26 @@ def test_next_runs_table_of_one_schedule_string():
     table = display.next_runs_table("@daily", n=2, after=datetime(2023, 10, 1, tzinfo=timezone.utc))
     assert table.shape == (2, 1)
     assert table.iloc[0, 0] == "Mon 2023-10-02 00:00 UTC"
+
+
+def test_run_graph_fills_each_task_with_its_state_colour(monkeypatch):
+    from airflow.utils.state import State
+
+    tis = [ti("extract", "success", 0, 2), ti("clean", "failed", 2, 3), ti("validate", "success", 2, 4),
+           {"task_id": "load", "state": "upstream_failed", "map_index": -1, "start_date": None,
+            "end_date": None}]
+    monkeypatch.setattr(lab, "client", lambda: FakeClient(tasks=DIAMOND, task_instances=tis))
+    fig = display.run_graph("diamond", "manual__1")
+    boxes = texts(fig)
+    assert fig.axes[0].get_title() == "diamond / manual__1"
+    for task, state in [("extract", "success"), ("clean", "failed"), ("load", "upstream_failed")]:
+        assert boxes[task].get_bbox_patch().get_facecolor() == to_rgba(State.color(state)), task
+    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["success", "failed", "upstream_failed"], legend
+
+
+def test_dag_graph_without_states_has_no_legend_and_a_task_never_run_says_so():
+    fig = display.dag_graph(DIAMOND)
+    assert fig.axes[0].get_legend() is None
+    fig = display.dag_graph(DIAMOND, states={"extract": "success"})
+    assert [text.get_text() for text in fig.axes[0].get_legend().get_texts()] == ["success", "no status"]

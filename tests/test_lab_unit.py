@@ -15,9 +15,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import psutil
+import pytest
 import yaml
 
-from course import engine
+from course import engine, lab
 from course.lab import describe_import_error, log_to_text
 from course.mail import read_mail
 from course.paths import LabPaths
@@ -155,3 +156,36 @@ def test_port_left_in_time_wait_by_a_stopped_server_counts_as_free():
         accepted.close()  # the server side closes first: its end waits in TIME_WAIT
         client.close()
     assert engine.port_is_free(port)
+
+
+def test_process_title_names_commands_as_a_reader_knows_them():
+    assert lab.process_title(["/x/.venv/bin/python", "/x/.venv/bin/airflow", "scheduler"]) == "airflow scheduler"
+    assert lab.process_title(["airflow worker -- LocalExecutor: <idle>"]) == "airflow worker -- LocalExecutor: <idle>"
+    assert lab.process_title(["/usr/bin/python3", "-c", "from multiprocessing.resource_tracker import main;main(7)"]) \
+        == "python resource tracker"
+    assert lab.process_title([]) == ""
+
+
+def test_wait_for_runs_waits_for_every_date_and_names_them_when_it_gives_up(monkeypatch):
+    class Runs:
+        def __init__(self):
+            self.calls = 0
+
+        def runs(self, dag_id):
+            self.calls += 1
+            second = "success" if self.calls > 1 else "running"
+            return [{"run_type": "scheduled", "logical_date": "2023-10-02T00:00:00Z", "state": second,
+                     "run_after": "2023-10-02T00:00:00Z"},
+                    {"run_type": "scheduled", "logical_date": "2023-10-01T00:00:00Z", "state": "success",
+                     "run_after": "2023-10-01T00:00:00Z"},
+                    {"run_type": "manual", "logical_date": "2023-10-03T00:00:00Z", "state": "success",
+                     "run_after": "2023-10-03T00:00:00Z"}]
+
+    fake = Runs()
+    monkeypatch.setattr(lab, "client", lambda: fake)
+    monkeypatch.setattr(lab.time, "sleep", lambda _: None)
+    runs = lab.wait_for_runs("d", logical_dates=["2023-10-02", "2023-10-01"])
+    assert [r["logical_date"][:10] for r in runs] == ["2023-10-01", "2023-10-02"] and fake.calls == 2
+    with pytest.raises(lab.LabTimeout, match=r"d: waited 0 s for finished scheduled runs of the dates "
+                                             r"2023-10-01, 2023-10-09; found 1 finished"):
+        lab.wait_for_runs("d", logical_dates=["2023-10-01", "2023-10-09"], timeout=0)

@@ -38,7 +38,9 @@ TEST_KEYS = {"grade": True, "solution": False, "locked": True, "schema_version":
 # Exercise DAG ids that lesson DAGs must never take.
 EXERCISE_DAG_ID = re.compile(r"""dag_id\s*=\s*["']([\w.-]+)["']""")
 NOTEBOOK_DAG_ID = re.compile(r"""dag_id\s*=\s*["']([\w.-]+)["']|@dag\b[^\n]*\n(?:\s*@.*\n)*\s*def (\w+)""")
-DRAWS_FIGURE = re.compile(r"^display\.(dag_graph|gantt)\(")
+DRAWS_FIGURE = re.compile(r"^display\.(dag_graph|run_graph|gantt)\(")
+RUNS_A_DAG = re.compile(r"\blab\.(run_dag|wait_for_runs)\(|\.trigger\(")
+PICTURES_A_RUN = re.compile(r"^display\.(run_graph|gantt|next_runs_table)\(")
 CELL_TIMEOUT = 900  # seconds; grading every exercise in one cell is the slowest
 LAB_PORT = 28080
 # Away from Prefect's 4200 and Dagster's 3000, where a learner's own servers listen.
@@ -261,6 +263,19 @@ def test_notebook_opens_with_its_title_and_objectives(lesson):
     missing = [objective.text for objective in lesson.objectives if f"- {objective.text}" not in head]
     assert not missing, f"{lesson.notebook.name} does not list the objectives {missing} of course.yml"
 
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=by_slug)
+def test_a_notebook_that_runs_dags_shows_a_picture_of_a_run(lesson):
+    """A run is shown as a graph with its states, a Gantt chart or a timeline of next runs."""
+    cells = code_cells(read(lesson))
+    if not any(RUNS_A_DAG.search(cell.source) for cell in cells):
+        return
+    drawn = [cell.source.strip().splitlines()[-1] for cell in cells
+             if cell.source.strip() and PICTURES_A_RUN.search(cell.source.strip().splitlines()[-1])]
+    assert drawn, (f"{lesson.notebook.name} runs DAGs but shows no picture of a run: end a cell with "
+                   "display.run_graph(dag_id, run_id), display.gantt(dag_id, run_id) or "
+                   "display.next_runs_table(schedule)")
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=by_slug)
 def test_notebook_is_stored_without_outputs(lesson):
