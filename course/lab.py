@@ -306,6 +306,27 @@ def wait_for_runs(dag_id: str, run_type: str = "scheduled", logical_dates: Itera
         time.sleep(1.0)
 
 
+
+def wait_for_catchup(dag_id: str, timeout: float = 120.0) -> list[dict]:
+    """Wait until the scheduler has made and finished every run of the DAG due by now.
+
+    That is: the DAG's next run is not due yet (or there is none, past its ``end_date``) and no
+    scheduled run is still going. Returns the scheduled runs, oldest first.
+    """
+    c = client()
+    deadline = time.monotonic() + timeout
+    while True:
+        upcoming = c.dag(dag_id).get("next_dagrun_run_after")
+        runs = [r for r in c.runs(dag_id) if r["run_type"] == "scheduled"]
+        caught_up = upcoming is None or _epoch(upcoming) > time.time()
+        if caught_up and all(r["state"] in FINISHED for r in runs):
+            return sorted(runs, key=lambda r: r["logical_date"] or r["run_after"])
+        if time.monotonic() > deadline:
+            raise LabTimeout(f"{dag_id}: the scheduler has not caught up after {timeout:.0f} s: next run "
+                             f"due {upcoming}, runs so far {[(r['logical_date'], r['state']) for r in runs]}. "
+                             "Is the DAG paused? See its Runs tab.")
+        time.sleep(1.0)
+
 def wait_for_mail(containing: str, timeout: float = 60.0):
     """The latest mail the lab caught whose body contains ``containing``, once it has arrived."""
     deadline = time.monotonic() + timeout

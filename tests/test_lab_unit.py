@@ -189,3 +189,26 @@ def test_wait_for_runs_waits_for_every_date_and_names_them_when_it_gives_up(monk
     with pytest.raises(lab.LabTimeout, match=r"d: waited 0 s for finished scheduled runs of the dates "
                                              r"2023-10-01, 2023-10-09; found 1 finished"):
         lab.wait_for_runs("d", logical_dates=["2023-10-01", "2023-10-09"], timeout=0)
+
+
+def test_wait_for_catchup_waits_until_no_run_is_due_and_every_run_finished(monkeypatch):
+    class Catchup:
+        def __init__(self):
+            self.calls = 0
+
+        def dag(self, dag_id):
+            self.calls += 1  # the scheduler makes one run per look, the last one on the third
+            return {"next_dagrun_run_after": None if self.calls >= 3 else "2023-10-0%dT00:00:00Z" % (self.calls + 1)}
+
+        def runs(self, dag_id):
+            made = [{"run_type": "scheduled", "logical_date": f"2023-10-0{n}T00:00:00Z", "run_after": "",
+                     "state": "success"} for n in range(1, min(self.calls, 2) + 1)]
+            if self.calls == 3:
+                made[-1]["state"] = "running"
+            return made
+
+    fake = Catchup()
+    monkeypatch.setattr(lab, "client", lambda: fake)
+    monkeypatch.setattr(lab.time, "sleep", lambda _: None)
+    runs = lab.wait_for_catchup("d")
+    assert fake.calls == 4 and [r["logical_date"][:10] for r in runs] == ["2023-10-01", "2023-10-02"]

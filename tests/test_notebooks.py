@@ -53,6 +53,18 @@ README = REPO_ROOT / "README.md"
 # replaces the solution in its cell, then the question's tests (hidden ones included) run: a
 # correct answer must pass, a wrong one must fail with an AssertionError.
 OTHER_ANSWERS: dict[str, dict[str, list[str]]] = {
+    "l01_q1_answer": {
+        "correct": ['fetch_tries = 1 + 1  # first try, one retry\nfetch_state = "FAILED".lower()',
+                    'from airflow.utils.state import TaskInstanceState\n'
+                    'fetch_tries = 2\nfetch_state = TaskInstanceState.FAILED'],
+        "wrong": ['fetch_tries = 3\nfetch_state = "success"',  # retried until it succeeds
+                  'fetch_tries = 2\nfetch_state = "up_for_retry"'],
+    },
+    "l01_q2_answer": {
+        "correct": ['from airflow.utils.state import State\nreport_state = State.UPSTREAM_FAILED',
+                    'report_state = "Upstream_Failed "'],
+        "wrong": ['report_state = "failed"', 'report_state = "skipped"', 'report_state = "success"'],
+    },
     "l02_q1_answer": {
         "correct": ['parses_dag_files = "airflow dag-processor"', 'parses_dag_files = "DAG processor"',
                     'parses_dag_files = "dag_processor"'],
@@ -90,9 +102,14 @@ OTHER_ANSWERS: dict[str, dict[str, list[str]]] = {
     },
     "l08_q2_answer": {
         "correct": ['logical_date_airflow3 = pendulum.parse("2023-10-15T03:00:00Z")\n'
-                    'logical_date_airflow2 = logical_date_airflow3.subtract(days=1)'],
+                    'logical_date_airflow2 = logical_date_airflow3.subtract(days=1)',
+                    'from datetime import datetime, timezone\n'
+                    'logical_date_airflow3 = datetime(2023, 10, 15, 3, tzinfo=timezone.utc)\n'
+                    'logical_date_airflow2 = datetime(2023, 10, 14, 3, tzinfo=timezone.utc)'],
         "wrong": ['logical_date_airflow3 = pendulum.datetime(2023, 10, 14, 3, tz="UTC")\n'
-                  'logical_date_airflow2 = pendulum.datetime(2023, 10, 13, 3, tz="UTC")'],
+                  'logical_date_airflow2 = pendulum.datetime(2023, 10, 13, 3, tz="UTC")',
+                  # both labelled the moment they are due
+                  'logical_date_airflow3 = logical_date_airflow2 = pendulum.datetime(2023, 10, 15, 3, tz="UTC")'],
     },
     "l13_q1_answer": {
         "correct": ['exception_type = KeyError.__name__\nbad_key = "execution_date"'],
@@ -162,7 +179,8 @@ OTHER_ANSWERS |= {
     },
 }
 # Notebooks whose every question has other answers above.
-ANSWERED_IN_FULL = {"02_architecture", "03_first_dag", "04_taskflow", "08_scheduling", "13_debugging", "15_prefect_dagster"}
+ANSWERED_IN_FULL = {"01_why_orchestration", "02_architecture", "03_first_dag", "04_taskflow", "08_scheduling",
+                    "13_debugging", "15_prefect_dagster"}
 
 # What a notebook's text says about the live lab, checked in its kernel after it ran.
 CLAIMS: dict[str, list[str]] = {
