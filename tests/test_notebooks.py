@@ -84,16 +84,28 @@ OTHER_ANSWERS: dict[str, dict[str, list[str]]] = {
         ],
     },
     "l03_q1_answer": {
-        "correct": ['runs_created = len(pd.date_range("2023-10-01", "2023-10-15"))\n'
-                    'last_run_date = pendulum.date(2023, 10, 15).isoformat()'],
-        "wrong": ['runs_created = 14\nlast_run_date = "2023-10-14"',  # Airflow 2's answer
-                  'runs_created = 1\nlast_run_date = "2023-10-15"'],  # catchup=False's answer
+        "correct": ['runs_created = len(pd.date_range("2023-10-01", "2023-10-05"))\n'
+                    'last_run_date = pendulum.date(2023, 10, 5).isoformat()'],
+        "wrong": ['runs_created = 4\nlast_run_date = "2023-10-04"',  # Airflow 2's answer
+                  'runs_created = 1\nlast_run_date = "2023-10-05"'],  # catchup=False's answer
     },
     "l03_q2_answer": {
         "correct": ['new_schedule = "00 02 * * *"',
                     'from airflow.sdk import CronTriggerTimetable\n'
                     'new_schedule = CronTriggerTimetable("0 2 * * *", timezone="UTC")'],
         "wrong": ['new_schedule = "@daily"', 'new_schedule = "0 2 * * 1-5"'],
+    },
+    "l05_q1_answer": {
+        "correct": ["rendered_command = 'echo \"Processing date: ' + pendulum.date(2023, 10, 15).to_date_string() + '\"'",
+                    "rendered_command = 'echo \"Processing date: 2023-10-15\" '"],
+        "wrong": ["rendered_command = 'echo \"Processing date: 2023-10-15T03:00:00+00:00\"'",  # logical_date
+                  "rendered_command = 'echo \"Processing date: 2023-10-14\"'"],  # Airflow 2's day
+    },
+    "l05_q2_answer": {
+        "correct": ['env_only_line = "date={} airflow_home={}".format("2023-10-15", "unset")'],
+        "wrong": ['env_only_line = "date=2023-10-15 airflow_home=" + str(LabPaths.default().home)',
+                  'env_only_line = "date={{ ds }} airflow_home=unset"',
+                  'env_only_line = "date= airflow_home=unset"'],
     },
     "l08_q1_answer": {
         "correct": ['weekday_0630 = "30 6 * * MON-FRI"',
@@ -119,20 +131,21 @@ OTHER_ANSWERS: dict[str, dict[str, list[str]]] = {
     "l13_q2_answer": {
         "correct": [
             # only_failed is true by default, and also re-runs upstream_failed tasks
-            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load", "send_email"], "dry_run": False}',
-            'clear_request = {"dag_run_id": "run_42", "dry_run": False}',
-            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load"], "include_downstream": True,\n'
+            'clear_request = {"dag_run_id": etl_run, "task_ids": ["load", "send_email"], "dry_run": False}',
+            'clear_request = {"dag_run_id": etl_run, "dry_run": False}',
+            'clear_request = {"dag_run_id": etl_run, "task_ids": ["load"], "include_downstream": True,\n'
             '                 "dry_run": False}',
-            'clear_request = {"dag_run_id": "run_42", "task_ids": ["send_email"], "include_upstream": True,\n'
+            'clear_request = {"dag_run_id": etl_run, "task_ids": ["send_email"], "include_upstream": True,\n'
             '                 "dry_run": False}',
         ],
         "wrong": [
-            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load", "send_email"]}',  # a dry run
-            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load"], "dry_run": False}',
-            'clear_request = {"dag_run_id": "run_42", "dry_run": False, "only_failed": False}',
-            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load"], "include_upstream": True,\n'
+            'clear_request = {"dag_run_id": etl_run, "task_ids": ["load", "send_email"]}',  # a dry run
+            'clear_request = {"dag_run_id": etl_run, "task_ids": ["load"], "dry_run": False}',
+            'clear_request = {"dag_run_id": etl_run, "dry_run": False, "only_failed": False}',
+            'clear_request = {"dag_run_id": etl_run, "task_ids": ["load"], "include_upstream": True,\n'
             '                 "only_failed": False, "dry_run": False}',
-            'clear_request = {"dag_run_id": "run_42", "dry_run": False, "reset_dag_runs": False}',
+            'clear_request = {"dag_run_id": etl_run, "dry_run": False, "reset_dag_runs": False}',
+            'clear_request = {"dag_run_id": "run_42", "task_ids": ["load", "send_email"], "dry_run": False}',
         ],
     },
 }
@@ -197,6 +210,10 @@ CLAIMS: dict[str, list[str]] = {
         "assert len(seen) >= 3 and saved < times[0], (saved, seen)\n"
         "assert all(later - earlier >= 4.9 for earlier, later in zip(times, times[1:])), times\n"
         "assert len({pid for _, pid in seen}) == len(seen), seen",
+    ],
+    "03_first_dag": [
+        # `from airflow import DAG` gives no warning; ruff flags the use of airflow.DAG as AIR311.
+        "assert re.search(r':15:\\d+: AIR311 `airflow.DAG`', found.stdout), found.stdout",
     ],
     "04_taskflow": [
         # summarize ran as three mapped instances; load got their values in map_index order.
@@ -411,6 +428,8 @@ def test_cross_references_send_the_reader_to_notebooks_that_show_the_feature():
                 continue
             for line in cell.source.splitlines():
                 for ref in re.finditer(r"\bnotebooks? (\d\d)\b", line, re.I):
+                    assert ref.group(1) in code, (f"{lesson.notebook.name} sends the reader to notebook "
+                                                  f"{ref.group(1)}, which course.yml does not list: {line.strip()}")
                     # The clause that points there: from the table cell's or sentence's start.
                     clause = re.split(r"\||\. ", line[:ref.start()])[-1][-100:].lower()
                     for feature in (f for f in FEATURES if f in clause):
