@@ -192,8 +192,8 @@ OTHER_ANSWERS |= {
     },
 }
 # Notebooks whose every question has other answers above.
-ANSWERED_IN_FULL = {"01_why_orchestration", "02_architecture", "03_first_dag", "04_taskflow", "08_scheduling",
-                    "13_debugging", "15_prefect_dagster"}
+ANSWERED_IN_FULL = {"01_why_orchestration", "02_architecture", "03_first_dag", "04_taskflow", "05_operators",
+                    "08_scheduling", "13_debugging", "15_prefect_dagster"}
 
 # What a notebook's text says about the live lab, checked in its kernel after it ran.
 CLAIMS: dict[str, list[str]] = {
@@ -224,6 +224,10 @@ CLAIMS: dict[str, list[str]] = {
         # The classic DAG gives the same values; the API marks only summarize as mapped.
         "assert classic_summaries == summaries and lab.xcom(classic_id, classic_run, 'load') == 3\n"
         "assert [t['task_id'] for t in lab.client().tasks(taskflow_id) if t['is_mapped']] == ['summarize']",
+    ],
+    "05_operators": [
+        # The tasks' environment has AIRFLOW_HOME, which append_env=True keeps and env= alone drops.
+        "assert quiz_printed['env_added'].startswith('date=2023-10-15 airflow_home=/'), quiz_printed",
     ],
     "08_scheduling": [
         # A run without a logical date: the date keys are absent from the context, not None.
