@@ -40,7 +40,7 @@ class LabTimeout(TimeoutError):
 class Client:
     """A small client for the REST API v2 of the lab (token handling included)."""
 
-    def __init__(self, paths: LabPaths | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, paths: LabPaths | None = None, timeout: float = 60.0) -> None:
         self.paths = paths or LabPaths.default()
         state = engine.read_state(self.paths)
         if state is None:
@@ -64,11 +64,17 @@ class Client:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Call ``/api/v2{path}``; a clear error names the call and Airflow's answer."""
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
-        reply = self._http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
-        if reply.status_code == 401:  # expired token: one fresh try
-            self._token = None
-            headers["Authorization"] = f"Bearer {self.token()}"
+        try:
             reply = self._http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
+            if reply.status_code == 401:  # expired token: one fresh try
+                self._token = None
+                headers["Authorization"] = f"Bearer {self.token()}"
+                reply = self._http.request(method, f"/api/v2{path}", headers=headers, **kwargs)
+        except httpx.TimeoutException as error:
+            raise LabTimeout(f"{method} /api/v2{path}: the lab's api-server at {self.url} did not answer "
+                             f"within {self._http.timeout.read:.0f} s. Is the machine busy? "
+                             "`make airflow-status` shows whether the lab is healthy; then run the cell "
+                             "again.") from error
         if reply.is_error:
             raise RuntimeError(f"{method} /api/v2{path} -> {reply.status_code}: {reply.text[:500]}")
         return reply

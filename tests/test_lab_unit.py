@@ -14,6 +14,7 @@ import tomllib
 from email.message import EmailMessage
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 import yaml
@@ -212,3 +213,14 @@ def test_wait_for_catchup_waits_until_no_run_is_due_and_every_run_finished(monke
     monkeypatch.setattr(lab.time, "sleep", lambda _: None)
     runs = lab.wait_for_catchup("d")
     assert fake.calls == 4 and [r["logical_date"][:10] for r in runs] == ["2023-10-01", "2023-10-02"]
+
+
+def test_an_api_server_that_does_not_answer_is_a_lab_timeout_naming_the_call(monkeypatch):
+    client = lab.Client.__new__(lab.Client)
+    client.url, client._token = "http://127.0.0.1:1", "token"
+    client._http = httpx.Client(base_url=client.url, timeout=2.0,
+                                transport=httpx.MockTransport(lambda request: (_ for _ in ()).throw(
+                                    httpx.ReadTimeout("timed out", request=request))))
+    with pytest.raises(lab.LabTimeout, match=r"GET /api/v2/dags/d/dagRuns/r: the lab's api-server at "
+                                             r"http://127.0.0.1:1 did not answer within 2 s"):
+        client.get("/dags/d/dagRuns/r")
