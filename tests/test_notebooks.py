@@ -390,6 +390,18 @@ def test_lesson_dag_ids_carry_their_lesson_prefix_and_never_take_an_exercise_id(
     assert len(seen) >= 10, f"found only {sorted(seen)}: is the DAG id pattern still right?"
 
 
+
+def test_lesson_dags_are_tagged_with_their_own_lesson():
+    """The UI's tag filter finds a lesson's DAGs under lesson-NN, NN the notebook's number."""
+    tagged = 0
+    for lesson in LESSONS:
+        for cell in code_cells(read(lesson)):
+            for number in re.findall(r"""["']lesson-(\d\d)["']""", cell.source):
+                tagged += 1
+                assert number == lesson.slug[:2], \
+                    f"{lesson.notebook.name} tags a DAG lesson-{number}; its lesson's tag is lesson-{lesson.slug[:2]}"
+    assert tagged >= 10, "no lesson tags found: is the pattern still right?"
+
 def test_exercises_notebook_names_only_exercises_of_the_manifest():
     known = {exercise for lesson in LESSONS for exercise in lesson.exercises}
     exercises_lesson = lesson_named("14_exercises")
