@@ -374,6 +374,9 @@ MISTAKES = [
     ("ex09", "summary uses ds", _consumer_run(state="failed", task_states={"summarize": "failed"},
                                                failures={"summarize": ErrorInfo("KeyError", "'ds'", 60)}),
      "run.consumer", ["`summarize` ended failed: KeyError: 'ds' (dag.py, line 60)"]),
+    ("ex09", "summary loops forever", _consumer_run(timed_out="run100", task_states={"summarize": "running"},
+                                                    running_tasks=("summarize",)),
+     "run.consumer", ["did not finish in time: `summarize` was still running"]),
     ("ex09", "cancelled orders kept", _set(warehouse_rows=lambda rows: rows + [
         {"order_id": 2, "customer": "globex", "amount": 75}]), "run.warehouse",
      ["unexpected (2, 'globex', 75)"]),

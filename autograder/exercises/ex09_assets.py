@@ -163,6 +163,10 @@ def triggered_by_producer(facts: Facts) -> str:
             "return {\"orders\": count, \"revenue\": round(total, 2)}.")
 def consumer_output(facts: Facts) -> str:
     run, want = _triggered(facts), facts.expected
+    assert not run.timed_out, (
+        f"The run of `{consumer(facts).dag_id}` that the asset triggered did not finish in time: "
+        f"{_names(run.running_tasks) or 'no task'} was still running. Does `{SUMMARY}` sleep, wait "
+        "for input or loop forever?")
     failed = {t: s for t, s in run.task_states.items() if s != "success"}
     if failed:
         task, state = next(iter(sorted(failed.items())))
