@@ -16,10 +16,12 @@ import select
 import secrets
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import threading
 import time
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,14 +94,13 @@ def _sandbox_root() -> str | None:
 
 def collect(exercise: Any, submission: Path, config: GradeConfig) -> FlowFacts:
     """Everything the checks need to know about one submission."""
-    from autograder.runner import read_source
     from autograder.sandbox import isolate
-    from autograder.world import SqliteWarehouse
 
     facts = FlowFacts(exercise=exercise, submission=submission, filename=submission.name)
     try:
         raw = submission.read_bytes()
-        facts.source = read_source(submission)
+        with tokenize.open(submission) as f:  # a BOM or a coding line honoured, as Python does
+            facts.source = f.read()
     except FileNotFoundError:
         facts.read_error = f"{submission.name} does not exist"
         return facts
@@ -133,10 +134,10 @@ def collect(exercise: Any, submission: Path, config: GradeConfig) -> FlowFacts:
             shutil.copytree(exercise.grading_data, dags / "data", symlinks=False)
         isolated = facts.not_isolated is None
         uid = 100_000 + secrets.randbelow(1 << 30)
-        warehouse = SqliteWarehouse(store)
+        warehouse = store / "warehouse.db"
         if isolated:
-            warehouse.path.touch()
-            for path in (learner, store, warehouse.path):
+            warehouse.touch()
+            for path in (learner, store, warehouse):
                 os.chown(path, uid, uid)
         prefix = Path(os.path.realpath(ENV_DIR))
         base = _base_prefix(python)
@@ -147,7 +148,7 @@ def collect(exercise: Any, submission: Path, config: GradeConfig) -> FlowFacts:
                "USER": "learner", "LOGNAME": "learner", "LANG": "C.UTF-8", "TZ": "UTC",
                "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "PREFECT_HOME": str(learner / "prefect"), "DAGSTER_HOME": str(learner / "dagster"),
-               WAREHOUSE_ENV: str(warehouse.path)}
+               WAREHOUSE_ENV: str(warehouse)}
         spec = {"engine": exercise.engine, "home": str(home), "cache": str(config.cache_dir),
                 "keep": config.keep_sandbox, "submission": str(dags / submission.name),
                 "boot_timeout": config.boot_timeout, "import_timeout": config.import_timeout,
@@ -158,17 +159,40 @@ def collect(exercise: Any, submission: Path, config: GradeConfig) -> FlowFacts:
                                    "memory_bytes": config.memory_bytes,
                                    "file_bytes": config.file_bytes}}}
         (home / "spec.json").write_text(json.dumps(spec))
-        result = _run_engine(python, home, config)
+        result = _run_engine(python, home, config, exercise.engine)
         _read_result(facts, result)
         if exercise.warehouse_table and facts.structure is not None:
             try:
-                facts.warehouse_rows = warehouse.rows(exercise.warehouse_table)
+                facts.warehouse_rows = _rows(warehouse, exercise.warehouse_table)
             except LookupError as exc:
                 facts.warehouse_error = str(exc)
     finally:
         if not config.keep_sandbox:
             shutil.rmtree(sandbox, ignore_errors=True)
     return facts
+
+
+def _rows(db: Path, table: str) -> list[dict]:
+    """Every row of ``table``, read by the grader once the sandbox has ended."""
+    if not db.exists() or db.stat().st_size == 0:
+        raise LookupError(f"the warehouse has no table {table!r}")
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(f'SELECT * FROM "{table}"')]
+        except sqlite3.Error as exc:
+            raise LookupError(f"the warehouse has no table {table!r}") from exc
+
+
+def _ended_early(code: int | None, process: str) -> str:
+    """Why ``process`` ended before it finished, from its exit code (negative: a signal)."""
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        why = {"SIGXCPU": "it used more CPU time than allowed", "SIGKILL": "it was killed",
+               "SIGXFSZ": "it wrote a file larger than allowed"}.get(name, f"signal {name}")
+        return f"{process} was stopped: {why}"
+    return (f"{process} exited with code {code} before it finished "
+            "(does your code call sys.exit() or os._exit()?)")
 
 
 def _base_prefix(python: Path) -> str:
@@ -229,12 +253,13 @@ class EngineServer:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def spawn(self, spec_file: Path) -> int:
+    def spawn(self, spec_file: Path, engine: str) -> int:
         """Fork a grading child for ``spec_file``; its process id."""
         with self._lock:
             self._next += 1
             ident = self._next
-            self._proc.stdin.write(json.dumps({"id": ident, "spec": str(spec_file)}).encode() + b"\n")
+            request = {"id": ident, "spec": str(spec_file), "engine": engine}
+            self._proc.stdin.write(json.dumps(request).encode() + b"\n")
             self._proc.stdin.flush()
         with self._changed:
             if not self._changed.wait_for(lambda: ident in self._replies or not self.alive(), timeout=30):
@@ -245,15 +270,11 @@ class EngineServer:
             return self._replies.pop(ident)
 
     def close(self) -> None:
+        """Let it go: with its stdin closed it ends by itself once its children are done."""
         try:
             self._proc.stdin.close()
         except OSError:
             pass
-        try:
-            self._proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait()
 
 
 _shared: list[EngineServer] = []
@@ -279,13 +300,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _run_engine(python: Path, home: Path, config: GradeConfig) -> dict:
+def _run_engine(python: Path, home: Path, config: GradeConfig, engine: str) -> dict:
     """Run the submission's engine child to its end or its deadline; what it wrote to result.json."""
     deadline = time.monotonic() + config.boot_timeout + config.import_timeout + config.run_timeout + 30
     result_file = home / "result.json"
     what = "ended before it finished"
     try:
-        pid = _engine(python, config).spawn(home / "spec.json")
+        pid = _engine(python, config).spawn(home / "spec.json", engine)
     except RuntimeError as exc:
         return {"events": [], "error": str(exc), "phase": "boot"}
     while not result_file.exists():
@@ -312,8 +333,7 @@ def _run_engine(python: Path, home: Path, config: GradeConfig) -> dict:
 
 
 def _read_result(facts: FlowFacts, result: dict) -> None:
-    from autograder.runner import ended_early
-
+    ended_early = _ended_early
     facts.seconds = result.get("seconds", 0.0)
     facts.returncode = result.get("returncode")
     events = result.get("events") or []

@@ -301,10 +301,7 @@ def serve() -> None:
     os.chdir(home)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    for engine in ("prefect", "dagster"):
-        _warm(engine)
-    if os.environ.get("AUTOGRADER_CACHE"):
-        prefect_template(Path(os.environ["AUTOGRADER_CACHE"]))
+    warmed: set[str] = set()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     out.write(b'{"ready": true}\n')
     out.flush()
@@ -317,6 +314,14 @@ def serve() -> None:
         if not line:
             break
         request = json.loads(line)
+        engine = request.get("engine")
+        if engine in ("prefect", "dagster") and engine not in warmed:
+            # Each library is imported here on its first submission, then shared by every fork:
+            # a single grade pays for its own library only.
+            _warm(engine)
+            if engine == "prefect" and os.environ.get("AUTOGRADER_CACHE"):
+                prefect_template(Path(os.environ["AUTOGRADER_CACHE"]))
+            warmed.add(engine)
         pid = os.fork()
         if pid == 0:
             try:
