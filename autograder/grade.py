@@ -45,7 +45,11 @@ def grade(exercise: Exercise, submission: Path | None = None,
         shown: set[str] = set()
         # Upstream first, like the check's message: the first failing task's log comes first.
         order = run_order(facts)
-        states = facts.run.task_states
+        states = dict(facts.run.task_states)
+        # Then the tasks of the runs its asset events triggered (a consumer DAG's).
+        for runs in facts.triggered.values():
+            for run in runs:
+                states.update({t: s for t, s in run.task_states.items() if t not in states})
         for task_id in [*(t for t in order if t in states), *sorted(set(states) - set(order))]:
             state = states[task_id]
             log = task_log(facts.output_tail, task_id, dags_folder=facts.dags_folder) \

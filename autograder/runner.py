@@ -587,9 +587,18 @@ def _tail(path: Path, size: int = OUTPUT_TAIL) -> str:
 
 
 def _task_logs(folder: Path, per_task: int = 64 << 10) -> str:
-    """The first run's task logs in the order the tasks ran, each framed as ``dag.test()`` does."""
+    """The first run's task logs in the order the tasks ran, each framed as ``dag.test()`` does,
+    then those of the runs its asset events triggered (``flows.TRIGGERED_RUN`` on)."""
+    from autograder.flows import TRIGGERED_RUN
+
+    def run_of(path: Path) -> int:
+        head = path.name.split("-", 1)[0]
+        return int(head) if head.isdigit() else -1
+
+    triggered = sorted((p for p in folder.glob("*-*.log") if run_of(p) >= TRIGGERED_RUN),
+                       key=lambda p: (run_of(p), p.name))
     parts = []
-    for path in sorted(folder.glob("0-*.log")):
+    for path in [*sorted(folder.glob("0-*.log")), *triggered]:
         task_id = path.stem.split("-", 2)[2]
         parts += [f"[DAG TEST] starting task_id={task_id} map_index=-1", _tail(path, per_task),
                   f"[DAG TEST] end task task_id={task_id} map_index=-1"]
