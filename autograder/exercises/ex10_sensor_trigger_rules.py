@@ -83,8 +83,8 @@ def _not_finished(run: RunInfo, which: str) -> None:
     if run.timed_out:
         raise AssertionError(
             f"In the run where {which}, the grader stopped the run before it ended, with "
-            f"{_names(run.running_tasks) or 'no task'} still running. Set `timeout={TIMEOUT}` (seconds) "
-            f"on `{SENSOR}` so that it gives up in time.")
+            f"{_names(run.running_tasks) or 'no task'} still running. Give `{SENSOR}` "
+            f"`poke_interval={POKE_INTERVAL}` and `timeout={TIMEOUT}` (seconds) so that it gives up in time.")
     if run.task_states.get(SENSOR) == "deferred":
         raise AssertionError(
             f"`{SENSOR}` was deferred: `deferrable=True` hands the waiting to Airflow's triggerer, "
@@ -181,8 +181,9 @@ def file_missing(facts: Facts) -> str:
         _not_finished(run, which)
         problems.append(f"`{SENSOR}` ended {sensor}")
     elif waited is not None and waited > TIMEOUT + TIMEOUT_SLACK:
-        problems.append(f"`{SENSOR}` waited {waited:.0f} s before giving up: set `timeout={TIMEOUT}` "
-                        "(seconds)")
+        problems.append(f"`{SENSOR}` waited {waited:.0f} s before giving up: a sensor gives up only "
+                        f"when it looks, so look every second, `poke_interval={POKE_INTERVAL}`, and give "
+                        f"up after `timeout={TIMEOUT}` (seconds)")
     if run.task_states.get(MISSING) != "success" and run.task_states.get(MISSING) != "failed":
         problems.append(f"`{MISSING}` ended {run.task_states.get(MISSING, 'not run')}: "
                         f"{RULE_WHY[MISSING]}")
