@@ -250,3 +250,26 @@ def as_written(schedule: Any) -> str:
     if written.startswith("<") and isinstance(summary, str):  # scheduler-side timetables lack a repr
         return f"{type(schedule).__name__}({summary!r})"
     return written
+
+
+# --- assets -------------------------------------------------------------------------------
+
+def asset_graph(names: Iterable[str] | None = None, title: str | None = "assets") -> Figure:
+    """Which tasks update each asset of the lab, and which DAGs it schedules (``names``: only these)."""
+    from course import lab
+
+    wanted = None if names is None else set(names)
+    downstream: dict[str, list[str]] = {}
+    for asset in lab.client().get("/assets", limit=1000)["assets"]:
+        if wanted is not None and asset["name"] not in wanted:
+            continue
+        node = f"Asset {asset['name']}"
+        downstream.setdefault(node, [])
+        for producer in asset["producing_tasks"]:
+            downstream.setdefault(f"{producer['dag_id']}.{producer['task_id']}", []).append(node)
+        downstream[node] += [f"DAG {consumer['dag_id']}" for consumer in asset["scheduled_dags"]]
+    if wanted is not None and not downstream:
+        raise ValueError(f"The lab has no asset named {', '.join(sorted(wanted))}: deploy the DAG that "
+                         "declares it first.")
+    tasks = [{"task_id": node, "downstream_task_ids": downs} for node, downs in downstream.items()]
+    return dag_graph(tasks, title=title)

@@ -182,6 +182,11 @@ parsing_processes = 1
 [scheduler]
 enable_health_check = False
 
+[workers]
+# Airflow's 5 s is too short on a busy machine (two cores, a notebook and a grader at once): a
+# task whose first call to the api-server times out fails before it starts.
+execution_api_timeout = 30
+
 [logging]
 base_log_folder = {paths.logs}
 worker_log_server_port = {log_ports[0]}

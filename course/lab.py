@@ -428,3 +428,82 @@ def task_instances(dag_id: str, run_id: str) -> pandas.DataFrame:
     table = pandas.DataFrame(rows, columns=columns)
     return table.sort_values(["start_date", "task_id", "map_index"], na_position="last",
                              ignore_index=True)
+
+
+def asset_events(asset: str | None = None, source_run_id: str | None = None) -> pandas.DataFrame:
+    """The lab's asset events, oldest first: which task updated which asset, and the runs it started.
+
+    ``asset`` keeps the events of one asset (by name), ``source_run_id`` those of one producer run.
+    """
+    import pandas
+
+    params: dict[str, Any] = {"limit": 1000, "order_by": "timestamp"}
+    if source_run_id is not None:
+        params["source_run_id"] = source_run_id
+    events = client().get("/assets/events", **params)["asset_events"]
+    rows = [{"asset": event["name"], "source": f"{event['source_dag_id']}.{event['source_task_id']}",
+             "source_run_id": event["source_run_id"], "extra": event["extra"],
+             "timestamp": event["timestamp"],
+             "runs_created": [run["dag_id"] for run in event["created_dagruns"]]}
+            for event in events if asset is None or event["name"] == asset]
+    return pandas.DataFrame(rows, columns=["asset", "source", "source_run_id", "extra", "timestamp",
+                                           "runs_created"])
+
+
+def waiting_assets(dag_id: str) -> list[str]:
+    """The assets whose updates are queued for a DAG, waiting for the rest of its asset schedule."""
+    c = client()
+    names = {asset["id"]: asset["name"] for asset in c.get("/assets", limit=1000)["assets"]}
+    queued = c.get(f"/dags/{dag_id}/assets/queuedEvents")["queued_events"]
+    return sorted(names[event["asset_id"]] for event in queued)
+
+
+def trigger_dag(dag_id: str, conf: dict | None = None) -> str:
+    """Unpause the DAG and start a run without waiting for it; returns its run id."""
+    c = client()
+    c.set_paused(dag_id, False)
+    return c.trigger(dag_id, conf=conf)["dag_run_id"]
+
+
+def wait_for_task_state(dag_id: str, run_id: str, task_id: str, states: Iterable[str],
+                        timeout: float = 60.0) -> dict:
+    """Wait until a task of a run is in one of ``states``; returns its task instance (REST API form)."""
+    wanted = set(states)
+    deadline = time.monotonic() + timeout
+    found: list[dict] = []
+    while True:
+        try:
+            found = [ti for ti in client().task_instances(dag_id, run_id) if ti["task_id"] == task_id]
+        except httpx.TimeoutException:  # a busy api-server: ask again until the deadline
+            pass
+        if found and found[0]["state"] in wanted:
+            return found[0]
+        if time.monotonic() > deadline:
+            state = found[0]["state"] if found else "not created yet"
+            raise LabTimeout(f"{dag_id}.{task_id} in run {run_id} is {state} after {timeout:.0f} s, "
+                             f"not {' or '.join(sorted(wanted))}. Look at the run in the Airflow UI.")
+        time.sleep(0.5)
+
+
+def wait_for_deferral(dag_id: str, run_id: str, task_id: str, timeout: float = 60.0) -> dict:
+    """Wait until a task is deferred and a triggerer runs its trigger; what waits, and where.
+
+    Returns ``state``, ``trigger`` (the trigger's class) and ``triggerer`` (the job of the lab's
+    triggerer process that runs it: id, hostname, state, start).
+    """
+    c = client()
+    deadline = time.monotonic() + timeout
+    while True:
+        ti = wait_for_task_state(dag_id, run_id, task_id, {"deferred"},
+                                 timeout=max(1.0, deadline - time.monotonic()))
+        triggerer_id = (ti.get("trigger") or {}).get("triggerer_id")
+        if triggerer_id is not None:
+            jobs = c.get("/jobs", job_type="TriggererJob", limit=100).get("jobs", [])
+            job = next((j for j in jobs if j["id"] == triggerer_id), {"id": triggerer_id})
+            return {"state": ti["state"], "trigger": ti["trigger"]["classpath"],
+                    "triggerer": {key: job.get(key) for key in ("id", "job_type", "hostname", "state",
+                                                               "start_date")}}
+        if time.monotonic() > deadline:
+            raise LabTimeout(f"{dag_id}.{task_id} is deferred but no triggerer took its trigger within "
+                             f"{timeout:.0f} s: is the triggerer running? `python -m course airflow status`")
+        time.sleep(0.5)

@@ -191,9 +191,24 @@ OTHER_ANSWERS |= {
                   'price_instances = 6\ntask_instances_in_run = 3'],  # tasks counted, not instances
     },
 }
+OTHER_ANSWERS |= {
+    "l09_q1_answer": {
+        "correct": ['new_orders_events = len(["mark_updated"])\nnew_report_runs = new_orders_events'],
+        "wrong": ['new_orders_events = 0\nnew_report_runs = 0',  # "the run failed, so nothing happened"
+                  'new_orders_events = 2\nnew_report_runs = 2',  # both tasks declare the asset
+                  'new_orders_events = 1\nnew_report_runs = 0'],
+    },
+    "l09_q2_answer": {
+        "correct": ['runs_after_customers = ["l09_needs_either"]\nneeds_both_still_waits_for = "l09_orders"'],
+        "wrong": [  # the orders updates made before l09_needs_both existed counted
+                  'runs_after_customers = {"l09_needs_both", "l09_needs_either"}\n'
+                  'needs_both_still_waits_for = None',
+                  'runs_after_customers = {"l09_needs_either"}\nneeds_both_still_waits_for = "l09_customers"'],
+    },
+}
 # Notebooks whose every question has other answers above.
 ANSWERED_IN_FULL = {"01_why_orchestration", "02_architecture", "03_first_dag", "04_taskflow", "05_operators",
-                    "08_scheduling", "13_debugging", "15_prefect_dagster"}
+                    "08_scheduling", "09_assets", "13_debugging", "15_prefect_dagster"}
 
 # What a notebook's text says about the live lab, checked in its kernel after it ran.
 CLAIMS: dict[str, list[str]] = {
@@ -228,6 +243,18 @@ CLAIMS: dict[str, list[str]] = {
     "05_operators": [
         # The tasks' environment has AIRFLOW_HOME, which append_env=True keeps and env= alone drops.
         "assert quiz_printed['env_added'].startswith('date=2023-10-15 airflow_home=/'), quiz_printed",
+    ],
+    "09_assets": [
+        # The consumer ran because of the producer's event: asset_triggered, no logical date.
+        "assert (report_run['run_type'], report_run['triggered_by'], report_run['logical_date'], "
+        "report_run['state']) == ('asset_triggered', 'asset', None, 'success'), report_run\n"
+        "first = events.iloc[0]\n"
+        "assert (first['source'], first['extra'], first['runs_created']) == "
+        "('l09_producer.extract_orders', {'rows': 3}, ['l09_report']), events\n"
+        "assert \"l09_orders was updated by l09_producer.extract_orders with extra {'rows': 3}\" in report_log",
+        # The & consumer holds the customers update and waits for orders.
+        "assert queued_for_both == ['l09_customers'] and consumer_runs == "
+        "{'l09_needs_both': 0, 'l09_needs_either': 1}, (queued_for_both, consumer_runs)",
     ],
     "08_scheduling": [
         # A run without a logical date: the date keys are absent from the context, not None.
