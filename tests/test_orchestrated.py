@@ -213,3 +213,21 @@ def test_grade_class_grades_airflow_prefect_and_dagster_in_one_pass(tmp_path):
     feedback = (out / "feedback" / "ben" / "ex12_dagster_regions.md").read_text()
     assert "round it to 2 decimals" not in feedback and "grading data you have not seen" in feedback
     assert "ex11_prefect_regions" in (out / "class-report.html").read_text()
+
+
+def test_what_the_engine_says_becomes_facts_and_the_blame_falls_where_it_belongs():
+    from autograder.orchestrators.client import _read_result
+
+    def read(result: dict) -> FlowFacts:
+        facts = FlowFacts(exercise=DAGSTER, submission=Path("dag.py"), filename="dag.py")
+        _read_result(facts, {"events": [], "returncode": 0, **result})
+        return facts
+
+    flood = read({"overflow": True})
+    assert "wrote more than 1 MB to a file descriptor it did not open" in flood.import_crash
+    assert flood.grader_error is None  # the learner's doing, not the grader's
+    imported = {"event": "imported", "ok": True, "structure": {"defs": "defs"}}
+    assert read({"events": [imported], "timed_out": "run", "phase": "run"}).run_timed_out
+    killed = read({"events": [imported], "phase": "run", "returncode": -9})
+    assert killed.run_crash == "the process running your code was stopped: it was killed"
+    assert read({"error": "TimeoutError: no server"}).grader_error == "TimeoutError: no server"

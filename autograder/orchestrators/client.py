@@ -343,6 +343,14 @@ def _read_result(facts: FlowFacts, result: dict) -> None:
     if result.get("error") and imported is None:
         facts.grader_error = str(result["error"])[:2000]
         return
+    if result.get("overflow"):
+        what = "the process importing your file" if imported is None else "the process running your code"
+        said = (f"{what} wrote more than 1 MB to a file descriptor it did not open (the grader's "
+                "own): leave alone what your code did not open")
+        if imported is None:
+            facts.import_crash = said
+            return
+        facts.run_crash = said
     if imported is None:
         if timed_out:
             facts.import_timed_out = True
@@ -354,6 +362,8 @@ def _read_result(facts: FlowFacts, result: dict) -> None:
         return
     structure = imported.get("structure")
     facts.structure = structure if isinstance(structure, dict) else {}
+    if facts.run_crash:
+        return
     if ran is not None and isinstance(ran, dict):
         facts.run = ran
     elif timed_out == "run":

@@ -254,7 +254,7 @@ def main(spec_file: str) -> int:
                 break
             total += len(chunk)
             if total > MAX_MESSAGE:
-                result["error"] = "the sandbox said more than 1 MB"
+                result["overflow"] = True  # the learner's process wrote into the grader's pipe
                 break
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
@@ -270,7 +270,7 @@ def main(spec_file: str) -> int:
                     if event["event"] == "phase" and event.get("phase") in budget:
                         phase = event["phase"]
                         deadline = time.monotonic() + budget[phase]
-        if result["timed_out"] or result["error"]:
+        if result["timed_out"] or result.get("overflow"):
             os.kill(pid, signal.SIGKILL)
         os.close(read_end)
         _, status = os.waitpid(pid, 0)
