@@ -105,24 +105,26 @@ def prefect_template(cache: Path) -> Path:
     return db
 
 
-def _drop_to(uid: int) -> None:
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    isolate.prctl(isolate.PR_SET_NO_NEW_PRIVS, 1)
-    isolate.prctl(isolate.PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _start_prefect_server(home: Path, uid: int | None, deadline: float,
+def _start_prefect_server(home: Path, spec: dict, deadline: float,
                           template: Path) -> tuple[int, str]:
-    """A Prefect API server on a free loopback port of this network, as ``uid``; (pid, api url)."""
+    """A Prefect API server on a free loopback port of this network; (pid, api url).
+
+    It runs in a sandbox of its own (``isolate``: another throwaway uid, the interpreter and its
+    own folder only): learner code talks to it, so it sees nothing of the course either."""
     import httpx
 
+    box = spec["box"]
+    uid = box["uid"] + 1
     shutil.copy(template, home / "prefect.db")
-    if uid is not None:
+    (home / "root").mkdir()
+    if box["isolated"]:
         for folder, _, files in os.walk(home):
             for path in (folder, *(os.path.join(folder, f) for f in files)):
                 os.chown(path, uid, uid)
+    env = {"PATH": box["env"]["PATH"], "LANG": "C.UTF-8", **QUIET, "HOME": str(home),
+           # Prefect looks for its profiles in $PREFECT_HOME, settings files in the working folder
+           "PREFECT_HOME": str(home / "prefect"), "PREFECT_PROFILES_PATH": str(home / "profiles.toml")}
+    interpreter = [tuple(b) for b in box["binds"] if not b[2] and b[0] != str(Path(spec["submission"]).parent)]
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -131,17 +133,17 @@ def _start_prefect_server(home: Path, uid: int | None, deadline: float,
     pid = os.fork()
     if pid == 0:
         try:
-            isolate.prctl(isolate.PR_SET_PDEATHSIG, signal.SIGKILL)
-            if uid is not None:
-                _drop_to(uid)
-            # Prefect looks for its profiles in $PREFECT_HOME and for settings files in the
-            # working directory: both are the server's own folder.
-            os.chdir(home)
-            os.environ.update(HOME=str(home), PREFECT_HOME=str(home / "prefect"),
-                              PREFECT_PROFILES_PATH=str(home / "profiles.toml"))
             out = os.open(home / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            if box["isolated"]:
+                os.fchown(out, uid, uid)
             os.dup2(out, 1)
             os.dup2(out, 2)
+            limits = box["limits"]
+            isolate.enter(isolate.Box(
+                root=str(home / "root"), uid=uid, env=env, cwd=str(home), isolated=box["isolated"],
+                binds=(*interpreter, (str(home), str(home), True)), keep_fds=(sock.fileno(),),
+                limits=isolate.Limits(limits["cpu_seconds"], limits["memory_bytes"],
+                                      limits["file_bytes"])))
             import uvicorn
             from prefect.server.api.server import create_app
             from prefect.settings import (PREFECT_API_BLOCKS_REGISTER_ON_START,
@@ -222,8 +224,7 @@ def main(spec_file: str) -> int:
             isolate.own_network()  # the sandbox and the server share it; nothing else answers
         api_url = None
         if spec["engine"] == "prefect":
-            server_uid = box["uid"] + 1 if box["isolated"] else None
-            server, api_url = _start_prefect_server(server_home, server_uid,
+            server, api_url = _start_prefect_server(server_home, spec,
                                                     started + spec["boot_timeout"],
                                                     prefect_template(Path(spec["cache"])))
             marks["server"] = time.monotonic() - started
