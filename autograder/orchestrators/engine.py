@@ -6,9 +6,9 @@ Started by ``autograder.orchestrators.collect`` (the Airflow side), one per subm
 process group of its own that is killed at its deadline. It imports Prefect or Dagster once, then
 forks the sandbox (``autograder.sandbox.isolate``: namespaces, the throwaway uid, no network but
 its own loopback) in which ``inside`` imports the learner's file and runs it. For Prefect it first
-starts the API server the flow reports to, forked from the same warm interpreter, as another
-throwaway uid, in the same private network, with a database of its own: no submission can reach
-another's server. It writes what happened to ``result.json`` in the grading home, which no sandbox
+starts the API server the flow reports to, forked from the same warm interpreter into a sandbox of
+its own (another throwaway uid), in the same private network, with a database of its own copied
+from a template: no submission can reach another's server. It writes what happened to ``result.json`` in the grading home, which no sandbox
 sees; the caller reads the warehouse itself.
 """
 
