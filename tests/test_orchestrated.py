@@ -87,6 +87,8 @@ MISTAKES = [
     (PREFECT, "flow renamed", _structure(("flows", "daily_regions", "name"), "regions"), "import.flow",
      ["`daily_regions` is named 'regions'"]),
     (PREFECT, "no flow", _structure(("flows",), {}), "import.flow", ["defines no `@flow`"]),
+    (PREFECT, "a flow that needs an argument", _structure(("flows", "daily_regions", "required"), ["day"]),
+     "import.flow", ["`daily_regions` needs `day` to run, but a schedule starts it with no arguments"]),
     (PREFECT, "a task missing", lambda f: f.structure["tasks"].pop("merge_results"), "structure.tasks",
      ["No task `merge_results`"]),
     (PREFECT, "retries as a list", _structure(("tasks", "extract_all", "retry_delay_seconds"), [10, 20]),

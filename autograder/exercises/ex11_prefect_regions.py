@@ -37,6 +37,10 @@ def defines_flow(facts: Any) -> None:
         raise AssertionError(f"The flow is {named}; the exercise asks for `def {FLOW}()`.")
     assert mine[0]["name"] == FLOW_NAME, (f"`{FLOW}` is named {mine[0]['name']!r}; give it "
                                           f"`@flow(name=\"{FLOW_NAME}\")`.")
+    required = [str(p) for p in mine[0].get("required") or []]
+    assert not required, (f"`{FLOW}` needs {', '.join(f'`{p}`' for p in required)} to run, but a "
+                          "schedule starts it with no arguments: give each parameter a default, "
+                          f"e.g. `{required[0]}: str = str(SALES_CSV)`.")
 
 
 @check("structure.tasks", title="The four tasks", points=2, needs=["import.loads"],

@@ -9,6 +9,7 @@ run produced its results (see ``autograder.orchestrators``).
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import os
 import re
@@ -61,7 +62,13 @@ def prefect_structure(module: Any) -> dict:
     flows, tasks, schedules = {}, {}, []
     for attr, value in vars(module).items():
         if isinstance(value, Flow):
-            flows[attr] = {"name": value.name, "fn": getattr(value.fn, "__name__", attr)}
+            try:
+                required = [p.name for p in inspect.signature(value.fn).parameters.values()
+                            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            except (TypeError, ValueError):
+                required = []
+            flows[attr] = {"name": value.name, "fn": getattr(value.fn, "__name__", attr),
+                           "required": required}
         elif isinstance(value, Task):
             delay = value.retry_delay_seconds
             tasks[attr] = {"name": value.name, "fn": getattr(value.fn, "__name__", attr),

@@ -102,3 +102,16 @@ case(D, "totals_read_the_orders", "Wrong (one checklist line): region_totals als
      [("def region_totals(us_summary: dict, eu_summary: dict, asia_summary: dict) -> dict:",
        "def region_totals(us_summary: dict, eu_summary: dict, asia_summary: dict, sales_orders: list) -> dict:")],
      only("structure.deps", ["`region_totals` reads `sales_orders`, which the graph does not show"]))
+case(P, "flow_needs_an_argument", "Wrong (one checklist line): the flow needs the CSV's path, so no schedule can start it.",
+     [("def daily_regions() -> dict:", "def daily_regions(csv_path: str) -> dict:")],
+     only("import.flow", ["`daily_regions` needs `csv_path` to run, but a schedule starts it with no arguments"],
+          passes=()))
+case(D, "misspelled_argument", "Wrong: us_summary's argument is sales_order, an asset nobody makes: Dagster refuses the definitions and suggests sales_orders.",
+     [("""    @dg.asset(name=f"{region}_summary")
+    def summary(sales_orders: list[dict]) -> dict:
+        amounts = [sale["amount"] for sale in sales_orders if sale["region"] == region]""",
+       """    @dg.asset(name=f"{region}_summary")
+    def summary(sales_order: list[dict]) -> dict:
+        amounts = [sale["amount"] for sale in sales_order if sale["region"] == region]""")],
+     {"status": "fail", "checks": {"import.loads": "fail", "structure.deps": "skip"},
+      "messages": {"import.loads": ['Input asset "["sales_order"]" is not produced', '["sales_orders"]']}})
