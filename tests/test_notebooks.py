@@ -206,9 +206,27 @@ OTHER_ANSWERS |= {
                   'runs_after_customers = {"l09_needs_either"}\nneeds_both_still_waits_for = "l09_customers"'],
     },
 }
+OTHER_ANSWERS |= {
+    "l10_q1_answer": {
+        "correct": ['invoice_states = dict(report="success", load_invoice="skipped", wait_for_invoice="skipped")'],
+        "wrong": [  # soft_fail forgotten: a timed-out sensor fails
+                  'invoice_states = {"wait_for_invoice": "failed", "load_invoice": "upstream_failed",\n'
+                  '                  "report": "success"}',
+                  # a skip that stops at the sensor
+                  'invoice_states = {"wait_for_invoice": "skipped", "load_invoice": "success", "report": "success"}'],
+    },
+    "l10_q2_answer": {
+        "correct": ['publish_states = {task: "upstream_failed" for task in ("publish", "summary")}\n'
+                    'publish_states |= {"page": "success", "done": "success"}'],
+        "wrong": [  # none_failed_min_one_success read as "runs when one upstream succeeded"
+                  'publish_states = {"publish": "upstream_failed", "page": "success", "summary": "success",\n'
+                  '                  "done": "success"}',
+                  'publish_states = {"publish": "failed", "page": "skipped", "summary": "skipped", "done": "success"}'],
+    },
+}
 # Notebooks whose every question has other answers above.
 ANSWERED_IN_FULL = {"01_why_orchestration", "02_architecture", "03_first_dag", "04_taskflow", "05_operators",
-                    "08_scheduling", "09_assets", "13_debugging", "15_prefect_dagster"}
+                    "08_scheduling", "09_assets", "10_sensors_trigger_rules", "13_debugging", "15_prefect_dagster"}
 
 # What a notebook's text says about the live lab, checked in its kernel after it ran.
 CLAIMS: dict[str, list[str]] = {
@@ -255,6 +273,23 @@ CLAIMS: dict[str, list[str]] = {
         # The & consumer holds the customers update and waits for orders.
         "assert queued_for_both == ['l09_customers'] and consumer_runs == "
         "{'l09_needs_both': 0, 'l09_needs_either': 1}, (queued_for_both, consumer_runs)",
+    ],
+    "10_sensors_trigger_rules": [
+        # While no file was there: one sensor up_for_reschedule, the other deferred on the triggerer.
+        "assert rescheduled['state'] == 'up_for_reschedule', rescheduled\n"
+        "assert deferral['trigger'].endswith('FileTrigger'), deferral\n"
+        "assert deferral['triggerer']['job_type'] == 'TriggererJob' and deferral['triggerer']['state'] == 'running', deferral",
+        # Both runs succeeded once the file came; the deferred sensor's log has the triggerer's lines.
+        "assert {mode: run['state'] for mode, run in sensor_results.items()} == "
+        "{'reschedule': 'success', 'deferrable': 'success'}, sensor_results\n"
+        "log = lab.task_log(sensor_dags['deferrable'], sensor_runs['deferrable'], 'wait_for_orders')\n"
+        "assert 'Trigger fired event' in log and 'Pausing task as DEFERRED' in log, log[-2000:]\n"
+        "log = lab.task_log(sensor_dags['reschedule'], sensor_runs['reschedule'], 'wait_for_orders')\n"
+        "assert log.count('Poking for file') >= 2 and 'UP_FOR_RESCHEDULE' in log, log[-2000:]",
+        # The trigger-rule run, as the text reads it.
+        "assert rules_run['state'] == 'failed' and rules_states == {'fetch_a': 'success', 'fetch_b': 'failed', "
+        "'merge': 'upstream_failed', 'alert': 'success', 'cleanup': 'success', 'choose': 'success', "
+        "'fast_path': 'success', 'slow_path': 'skipped', 'join_default': 'skipped', 'join': 'success'}, rules_states",
     ],
     "08_scheduling": [
         # A run without a logical date: the date keys are absent from the context, not None.
