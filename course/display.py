@@ -168,6 +168,23 @@ def gantt(dag_id: str, run_id: str) -> Figure:
     return gantt_figure(lab.client().task_instances(dag_id, run_id), title=f"{dag_id} / {run_id}")
 
 
+def runs_gantt(dag_id: str, runs: list[dict], title: str | None = None) -> Figure:
+    """Timeline of several runs of the lab (a backfill, a re-run): one bar per task of each run.
+
+    Each bar is labelled with its run's logical date, so runs that ran side by side show as
+    overlapping bars.
+    """
+    from course import lab
+
+    c = lab.client()
+    bars = []
+    for run in sorted(runs, key=lambda r: r.get("logical_date") or ""):
+        day = (run.get("logical_date") or run["dag_run_id"])[:10]
+        for ti in c.task_instances(dag_id, run["dag_run_id"]):
+            bars.append({**ti, "task_id": f"{day} {ti['task_id']}"})
+    return gantt_figure(bars, title=title or f"{dag_id}: {len(runs)} runs")
+
+
 def gantt_figure(task_instances: list[dict], title: str | None = None) -> Figure:
     """One bar per task instance from start to end, coloured by state, in seconds from the first start."""
     from airflow.utils.state import State  # the colours of Airflow's own UI

@@ -150,6 +150,8 @@ def write_config(paths: LabPaths, port: int, smtp_port: int, log_ports: tuple[in
 # Written by `python -m course airflow start`; edits are replaced at the next start.
 [core]
 dags_folder = {paths.dags}
+# An edited DAG is stored (new version, new graph) at its next parse, not up to 30 s later.
+min_serialized_dag_update_interval = 0
 # Enough frames to reach the learner's own line in import errors.
 dagbag_import_error_traceback_depth = 10
 load_examples = False
@@ -161,6 +163,7 @@ default_timezone = utc
 
 [database]
 sql_alchemy_conn = sqlite:///{paths.home / "airflow.db"}
+sql_alchemy_connect_args = course.airflow_db.SQLITE_CONNECT_ARGS
 
 [api]
 host = 127.0.0.1

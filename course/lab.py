@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 from datetime import datetime, timezone
 from collections.abc import Iterable
@@ -231,10 +232,15 @@ def deploy_dag(filename: str, source: str | Path | None = None, timeout: float =
     target = paths.dags / Path(filename).name
     paths.dags.mkdir(parents=True, exist_ok=True)
     unchanged = target.exists() and target.read_text() == source
+    edited = target.exists() and not unchanged  # a deployed file changed: wait for a parse of the edit
     if not unchanged:
         target.write_text(source)
     c = client()
     written = target.stat().st_mtime
+    # A new file: a parse up to 1 s older than the write (coarse mtimes) is the file's first. An
+    # edit: a parse that ended after the write may have read the file before it, so wait for the
+    # parse after that one, which began after the write.
+    since = written - 1
     deadline = time.monotonic() + timeout
     while True:
         errors = [e for e in c.import_errors() if Path(e["filename"]).name == target.name
@@ -242,8 +248,10 @@ def deploy_dag(filename: str, source: str | Path | None = None, timeout: float =
         if errors:
             raise DagImportError(describe_import_error(errors[0]["stack_trace"], target))
         mine = [d for d in c.dags() if Path(d.get("fileloc") or "").resolve() == target
-                and d.get("last_parsed_time") and _epoch(d["last_parsed_time"]) >= written - 1]
-        if mine:
+                and d.get("last_parsed_time") and _epoch(d["last_parsed_time"]) > since]
+        if mine and edited:
+            since, edited = _epoch(mine[0]["last_parsed_time"]), False
+        elif mine:
             return mine[0]["dag_id"]
         if time.monotonic() > deadline:
             raise LabTimeout(f"Airflow has not parsed {target} within {timeout:.0f} s. Does the "
@@ -500,3 +508,264 @@ def wait_for_deferral(dag_id: str, run_id: str, task_id: str, timeout: float = 6
             raise LabTimeout(f"{dag_id}.{task_id} is deferred but no triggerer took its trigger within "
                              f"{timeout:.0f} s: is the triggerer running? `python -m course airflow status`")
         time.sleep(0.5)
+
+
+# --- the airflow command, backfills and re-runs -------------------------------------------
+
+def airflow(command: str, project: str | Path | None = None, timeout: float = 180.0):
+    """Run ``airflow <command>`` as typed in a terminal; print its output, return the finished process.
+
+    Against the lab, or with ``project`` as a CI job of that DAG project would (see ci_env).
+    Airflow's own log lines (``... [info     ] ...``) are not printed; the exit code is.
+    """
+    import shlex
+    import subprocess
+
+    paths = LabPaths.default()
+    env = engine.airflow_env(paths) if project is None else ci_env(Path(project))
+    cwd = paths.home if project is None else Path(project)
+    argv = [str(engine.airflow_bin()), *shlex.split(command)]
+    print(f"$ airflow {command}")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+    except subprocess.TimeoutExpired as exc:
+        raise LabTimeout(f"`airflow {command}` did not finish within {timeout:.0f} s.") from exc
+    shown = [line for line in (done.stdout + done.stderr).splitlines() if not _LOG_LINE.match(line)]
+    print("\n".join(shown).rstrip())
+    print(f"(exit code {done.returncode})")
+    return done
+
+
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z? \[\s*\w+\s*\]")
+
+
+def backfills(dag_id: str) -> list[dict]:
+    """The DAG's backfills, oldest first, as the REST API lists them."""
+    return client().get("/backfills", dag_id=dag_id, limit=1000)["backfills"]
+
+
+def backfill(dag_id: str, from_date: str, to_date: str, reprocess_behavior: str = "none",
+             max_active_runs: int | None = None) -> dict:
+    """Create a backfill as the UI's Run Backfill button does (``POST /api/v2/backfills``).
+
+    Dates are days (``"2023-10-02"``, midnight UTC) or timestamps, both ends included. The same as
+    ``airflow backfill create --dag-id DAG --from-date FROM --to-date TO``.
+    """
+    body = {"dag_id": dag_id, "from_date": _midnight(from_date), "to_date": _midnight(to_date),
+            "reprocess_behavior": reprocess_behavior}
+    if max_active_runs is not None:
+        body["max_active_runs"] = max_active_runs
+    c = client()
+    # On the lab's SQLite file, creating a backfill can clash with the scheduler's own writes:
+    # Airflow then rolls it back and answers 503 ("not supported on SQLite under concurrent
+    # access"). With the DAG paused meanwhile, the scheduler leaves the new runs alone, so asking
+    # again is safe. PostgreSQL, as in production, needs none of this.
+    paused = c.dag(dag_id)["is_paused"]
+    c.set_paused(dag_id, True)
+    try:
+        deadline = time.monotonic() + 60.0
+        while True:
+            try:
+                return c.request("POST", "/backfills", json=body).json()
+            except RuntimeError as exc:
+                if "-> 503" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+    finally:
+        c.set_paused(dag_id, paused)
+
+
+def backfill_dry_run(dag_id: str, from_date: str, to_date: str,
+                     reprocess_behavior: str = "none") -> list[str]:
+    """The logical dates a backfill would create runs for, as Airflow computes them; creates nothing."""
+    body = {"dag_id": dag_id, "from_date": _midnight(from_date), "to_date": _midnight(to_date),
+            "reprocess_behavior": reprocess_behavior}
+    reply = client().request("POST", "/backfills/dry_run", json=body).json()
+    return [entry["logical_date"] for entry in reply["backfills"]]
+
+
+def _midnight(day: str) -> str:
+    """'2023-10-02' -> '2023-10-02T00:00:00Z'; a full timestamp is kept as it is."""
+    return day if "T" in day else f"{day}T00:00:00Z"
+
+
+def wait_for_backfill(dag_id: str, timeout: float = 120.0) -> list[dict]:
+    """Wait until every run of the DAG's latest backfill has finished; its runs, oldest first."""
+    c = client()
+    made = backfills(dag_id)
+    if not made:
+        raise RuntimeError(f"{dag_id} has no backfill. Create one with `airflow backfill create "
+                           f"--dag-id {dag_id} --from-date ... --to-date ...`.")
+    latest = made[-1]
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [r for r in c.runs(dag_id) if r["run_type"] == "backfill"
+                and latest["from_date"] <= r["logical_date"] <= latest["to_date"]]
+        waiting = [r for r in runs if r["state"] not in FINISHED]
+        if runs and not waiting:
+            return runs
+        if waiting and c.dag(dag_id)["is_paused"]:
+            raise RuntimeError(f"{dag_id} is paused, so its {len(waiting)} backfill runs wait in "
+                               f"'queued'. Unpause it: lab.client().set_paused({dag_id!r}, False).")
+        if time.monotonic() > deadline:
+            raise LabTimeout(f"The backfill of {dag_id} still has {len(waiting)} of {len(runs)} runs "
+                             f"unfinished after {timeout:.0f} s: "
+                             f"{sorted({r['state'] for r in waiting})}. Look at its Backfills tab in the UI.")
+        time.sleep(0.5)
+
+
+def rerun(dag_id: str, from_date: str, to_date: str, timeout: float = 120.0) -> list[dict]:
+    """Clear every task of the runs whose logical date is in [from_date, to_date], as the UI's
+    Clear button does, and wait until they have all run again; the runs, oldest first."""
+    c = client()
+    body = {"dry_run": False, "only_failed": False, "reset_dag_runs": True,
+            "start_date": _midnight(from_date), "end_date": _midnight(to_date)}
+    cleared = c.request("POST", f"/dags/{dag_id}/clearTaskInstances", json=body).json()
+    run_ids = sorted({ti["dag_run_id"] for ti in cleared["task_instances"]})
+    if not run_ids:
+        raise RuntimeError(f"{dag_id} has no runs with a logical date from {from_date} to {to_date}.")
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [c.run(dag_id, run_id) for run_id in run_ids]
+        waiting = [r["dag_run_id"] for r in runs if r["state"] not in FINISHED]
+        if not waiting:
+            return sorted(runs, key=lambda r: r["logical_date"] or "")
+        if time.monotonic() > deadline:
+            raise LabTimeout(f"{len(waiting)} cleared runs of {dag_id} are still unfinished after "
+                             f"{timeout:.0f} s: {waiting}. Is the DAG paused?")
+        time.sleep(0.5)
+
+
+def dag_versions(dag_id: str) -> list[dict]:
+    """The versions Airflow recorded of a DAG, oldest first (``GET /dags/{dag_id}/dagVersions``)."""
+    return client().get(f"/dags/{dag_id}/dagVersions", order_by="version_number")["dag_versions"]
+
+
+def warehouse(sql: str, params: tuple = ()):
+    """Rows of a query on the lab's warehouse (the SQLite file of the `warehouse` connection), read-only."""
+    import sqlite3
+
+    import pandas
+
+    path = LabPaths.default().warehouse
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return pandas.read_sql_query(sql, db, params=params)
+
+
+def start_over(dag_id: str, tables: list[str] = ()) -> None:
+    """Forget a lesson DAG's runs, versions and backfills, and drop its warehouse tables.
+
+    A notebook calls it before deploying its DAG, so that running the notebook again from the top
+    gives the same results. The DAG file stays; Airflow parses it again within a few seconds.
+    """
+    import sqlite3
+
+    _delete_if_there(f"/dags/{dag_id}")
+    path = LabPaths.default().warehouse
+    with sqlite3.connect(path) as db:
+        for table in tables:
+            if not re.fullmatch(r"\w+", table):
+                raise ValueError(f"{table!r} is not a table name")
+            db.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+# --- testing DAGs as a CI job does: away from the lab ---------------------------------------
+
+class TestRun:
+    """What one pytest run reported: each test's outcome by name, and what pytest printed."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+    def __init__(self, outcomes: dict[str, str], output: str) -> None:
+        self.outcomes = outcomes
+        self.output = output
+
+    @property
+    def failed(self) -> set[str]:
+        return {name for name, outcome in self.outcomes.items() if outcome in ("failed", "error")}
+
+    @property
+    def passed(self) -> set[str]:
+        return {name for name, outcome in self.outcomes.items() if outcome == "passed"}
+
+    def __repr__(self) -> str:
+        return f"TestRun(passed={sorted(self.passed)}, failed={sorted(self.failed)})"
+
+
+def ci_env(project: Path) -> dict[str, str]:
+    """The environment of a CI job for a DAG project: Airflow with a throwaway metadata database
+    in ``project/.airflow-ci`` (a copy of a migrated one), DAGs from ``project/dags``, no lab."""
+    import shutil
+
+    from autograder.config import GradeConfig
+    from autograder.runner import child_env, template_db
+
+    project = Path(project).resolve()
+    home = project / ".airflow-ci"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    shutil.copy(template_db(GradeConfig.from_env()), home / "airflow.db")
+    return child_env(home, project / "dags", {})
+
+
+def pytest(project: str | Path, *args: str, timeout: float = 300.0) -> TestRun:
+    """Run ``pytest`` in a DAG project as a CI job would (see ci_env); print its report.
+
+    Returns each test's outcome by name (``test_x``, or ``test_x[param]``).
+    """
+    import subprocess
+    import xml.etree.ElementTree as ElementTree
+
+    project = Path(project).resolve()
+    report = project / ".airflow-ci-report.xml"
+    # Quiet as a CI log: no captured logs of passing and failing tests, no warnings summary.
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:warnings",
+            "--color=no", "--show-capture=no", f"--junitxml={report}", *args]
+    print(f"$ pytest {' '.join(args)}".rstrip())
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=project,
+                              env=ci_env(project))
+    except subprocess.TimeoutExpired as exc:
+        raise LabTimeout(f"pytest in {project} did not finish within {timeout:.0f} s.") from exc
+    output = done.stdout + done.stderr
+    print(output.rstrip())
+    if not report.exists():
+        raise RuntimeError(f"pytest wrote no report (exit code {done.returncode}): is {project} a "
+                           "folder with tests in it?")
+    outcomes = {}
+    for case in ElementTree.parse(report).iter("testcase"):
+        kinds = {child.tag for child in case}
+        outcome = ("failed" if "failure" in kinds else "error" if "error" in kinds
+                   else "skipped" if "skipped" in kinds else "passed")
+        outcomes[case.get("name")] = outcome
+    report.unlink()
+    return TestRun(outcomes, output)
+
+
+# --- Variables and Connections ----------------------------------------------------------------
+
+def set_variable(key: str, value: str, description: str | None = None) -> dict:
+    """Create or replace a Variable in the lab's metadata database, as the UI's Admin > Variables does."""
+    c = client()
+    _delete_if_there(f"/variables/{key}")
+    return c.request("POST", "/variables", json={"key": key, "value": value,
+                                                 "description": description}).json()
+
+
+def set_connection(conn_id: str, conn_type: str, **fields: Any) -> dict:
+    """Create or replace a Connection in the lab's metadata database (UI: Admin > Connections).
+
+    ``fields`` are the REST API's: host, port, login, password, schema, extra (a JSON string).
+    """
+    c = client()
+    _delete_if_there(f"/connections/{conn_id}")
+    return c.request("POST", "/connections", json={"connection_id": conn_id, "conn_type": conn_type,
+                                                   **fields}).json()
+
+
+def _delete_if_there(path: str) -> None:
+    try:
+        client().request("DELETE", path)
+    except RuntimeError as exc:
+        if "-> 404" not in str(exc):
+            raise

@@ -38,9 +38,9 @@ TEST_KEYS = {"grade": True, "solution": False, "locked": True, "schema_version":
 # Exercise DAG ids that lesson DAGs must never take.
 EXERCISE_DAG_ID = re.compile(r"""dag_id\s*=\s*["']([\w.-]+)["']""")
 NOTEBOOK_DAG_ID = re.compile(r"""dag_id\s*=\s*["']([\w.-]+)["']|@dag\b[^\n]*\n(?:\s*@.*\n)*\s*def (\w+)""")
-DRAWS_FIGURE = re.compile(r"^display\.(dag_graph|run_graph|gantt)\(")
+DRAWS_FIGURE = re.compile(r"^display\.(dag_graph|run_graph|gantt|runs_gantt)\(")
 RUNS_A_DAG = re.compile(r"\blab\.(run_dag|wait_for_runs)\(|\.trigger\(")
-PICTURES_A_RUN = re.compile(r"^display\.(run_graph|gantt|next_runs_table)\(")
+PICTURES_A_RUN = re.compile(r"^display\.(run_graph|gantt|runs_gantt|next_runs_table)\(")
 CELL_TIMEOUT = 900  # seconds; grading every exercise in one cell is the slowest
 LAB_PORT = 28080
 # Away from Prefect's 4200 and Dagster's 3000, where a learner's own servers listen.
@@ -311,6 +311,100 @@ CLAIMS: dict[str, list[str]] = {
         "assert schedule['scheduleState']['status'] == 'STOPPED' and saved.paused is False",
     ],
 }
+# Lesson 11: backfill, re-runs and DAG versions, predicted and then run on the lab.
+OTHER_ANSWERS |= {
+    "l11_q1_answer": {
+        "correct": ['backfill_dates = [f"2023-10-{day:02d}" for day in range(2, 9) if day != 4]',
+                    'backfill_dates = {day.to_date_string() for day in pendulum.interval(\n'
+                    '    pendulum.date(2023, 10, 2), pendulum.date(2023, 10, 8)).range("days")} - {"2023-10-04"}'],
+        "wrong": ['backfill_dates = [f"2023-10-{day:02d}" for day in range(2, 9)]',  # 4 October again
+                  'backfill_dates = ["2023-10-02", "2023-10-03", "2023-10-05", "2023-10-06", "2023-10-07"]'],
+    },
+    "l11_q2_answer": {
+        "correct": ['versions_after_edits = 1 + 1\nnew_version_made_by = "RETRIES".lower()'],
+        "wrong": ['versions_after_edits = 3\nnew_version_made_by = "both"',  # every save a version
+                  'versions_after_edits = 1\nnew_version_made_by = "neither"',  # a local folder has no versions
+                  'versions_after_edits = 2\nnew_version_made_by = "print"'],
+    },
+    "l11_q3_answer": {
+        "correct": ['rows_after_rerun = dict(l11_sales_appended=2 * 7 * 3, l11_sales=7 * 3)'],
+        "wrong": ['rows_after_rerun = {"l11_sales": 21, "l11_sales_appended": 21}',  # appending is safe
+                  'rows_after_rerun = {"l11_sales": 42, "l11_sales_appended": 42}'],  # both double
+    },
+}
+ANSWERED_IN_FULL |= {"11_backfill_versioning"}
+CLAIMS |= {
+    "11_backfill_versioning": [
+        # Today's run, which catchup=False allows when the DAG is unpaused, wrote today's partition.
+        "today = pendulum.today('UTC').to_date_string()\n"
+        "runs = lab.client().runs(dag_id)\n"
+        "assert any(r['run_type'] == 'scheduled' and r['logical_date'][:10] == today for r in runs), runs\n"
+        "assert int(lab.warehouse(f\"SELECT COUNT(*) AS n FROM l11_sales WHERE ds = '{today}'\")['n'][0]) == 3",
+        # The backfill: `backfill` runs at midnight, Airflow's default of 10 runs at once, side by side.
+        "assert backfill['max_active_runs'] == 10 and backfill['reprocess_behavior'] == 'none', backfill\n"
+        "assert all(r['run_type'] == 'backfill' and r['dag_run_id'].startswith('backfill__')\n"
+        "           and r['logical_date'].endswith('T00:00:00Z') for r in backfill_runs), backfill_runs\n"
+        "spans = sorted((ti['start_date'], ti['end_date'], r['dag_run_id']) for r in backfill_runs\n"
+        "               for ti in lab.client().task_instances(dag_id, r['dag_run_id']))\n"
+        "assert any(b[0] < a[1] and a[2] != b[2] for a, b in zip(spans, spans[1:])), spans",
+        # Versions come from the local bundle `lessons`, which has no versions of its own; the Code
+        # tab shows the print line; the re-run runs list versions 1 and 2, and their logs the print.
+        "versions = lab.dag_versions(dag_id)\n"
+        "assert {(v['bundle_name'], v['bundle_version']) for v in versions} == {('lessons', None)}, versions\n"
+        "assert 'rows for {ds}' in lab.client().get(f'/dagSources/{dag_id}')['content']\n"
+        "assert all([v['version_number'] for v in r['dag_versions']] == [1, 2] for r in rerun_runs), rerun_runs\n"
+        "assert len(rerun_runs) == 7 and all(r['state'] == 'success' for r in rerun_runs), rerun_runs\n"
+        "assert any(' rows for 2023-10-04' in line for line in wednesday_log.splitlines()), wednesday_log[-2000:]",
+    ],
+}
+# Lesson 12: what Airflow masks, and which of a DAG project's tests fail, predicted and then run.
+OTHER_ANSWERS |= {
+    "l12_q1_answer": {
+        "correct": ['masked_in_log = dict.fromkeys(["api_key", "password"], True) | {"regions": False}\n'
+                    'xcom_password = "pw-" + "4c1e55a2"'],
+        "wrong": ['masked_in_log = {"regions": True, "api_key": True, "password": True}\n'  # every Variable
+                  'xcom_password = "pw-4c1e55a2"',
+                  'masked_in_log = {"regions": False, "api_key": False, "password": True}\n'  # Connections only
+                  'xcom_password = "pw-4c1e55a2"',
+                  'masked_in_log = {"regions": False, "api_key": True, "password": True}\n'
+                  'xcom_password = "***"'],  # masking does not reach XCom
+    },
+    "l12_q2_answer": {
+        "correct": ['failing_tests = ["test_expected_dag_ids", "test_no_import_errors"]'],
+        "wrong": ['failing_tests = {"test_no_import_errors", "test_expected_dag_ids", "test_every_dag_has_tags",\n'
+                  '                 "test_every_task_retries"}',  # the untagged DAG never loaded
+                  'failing_tests = {"test_no_import_errors"}'],
+    },
+    "l12_q3_answer": {
+        "correct": ['failing_after_fix = ("test_every_task_retries", "test_every_dag_has_tags")'],
+        "wrong": ['failing_after_fix = {"test_every_dag_has_tags"}',  # retries default to 0
+                  'failing_after_fix = set()'],
+    },
+}
+ANSWERED_IN_FULL |= {"12_variables_connections_testing"}
+CLAIMS |= {
+    "12_variables_connections_testing": [
+        # warehouse comes from the secrets backend's file, not the metadata database; no Fernet key.
+        "assert lab_connections['warehouse']['conn_type'] == 'sqlite' and 'warehouse' not in in_database\n"
+        "assert 'LocalFilesystemBackend' in paths.config_file.read_text()\n"
+        "mine = [v for v in lab.client().get('/variables')['variables'] if v['key'].startswith('l12_')]\n"
+        "assert len(mine) == 2 and not any(v['is_encrypted'] for v in mine), mine",
+        # The task read all four; the UI's Code tab shows the DAG file as it is.
+        "assert report['state'] == 'success' and len(printed) == 4, printed\n"
+        "assert \"regions: ['eu', 'us']\" in printed[0] and 'warehouse: sqlite ' in printed[3], printed\n"
+        "stored = lab.client().get(f'/dagSources/{report_id}')['content']\n"
+        "assert stored == (DAGS / 'l12_partner_report.py').read_text()",
+        # The unit test and the whole run passed; Airflow 3.3's DagBag has no include_examples.
+        "assert {'test_clean_converts_amounts_and_drops_empty_ones', 'test_a_whole_run_succeeds'} <= first_run.passed\n"
+        "from airflow.models import DagBag\n"
+        "try:\n"
+        "    DagBag(dag_folder=PROJECT / 'dags', include_examples=False)\n"
+        "except TypeError as error:\n"
+        "    assert 'include_examples' in str(error)\n"
+        "else:\n"
+        "    raise AssertionError('DagBag accepted include_examples')",
+    ],
+}
 # Notebooks that also run on a lab whose processes are spawned (their processes differ there).
 SPAWNED = {"02_architecture"}
 # Airflow features that a cross-reference ("... (notebook 08)") may send the reader to, and how
@@ -365,7 +459,6 @@ def test_notebook_opens_with_its_title_and_objectives(lesson):
     assert not missing, f"{lesson.notebook.name} does not list the objectives {missing} of course.yml"
 
 
-
 @pytest.mark.parametrize("lesson", LESSONS, ids=by_slug)
 def test_a_notebook_that_runs_dags_shows_a_picture_of_a_run(lesson):
     """A run is shown as a graph with its states, a Gantt chart or a timeline of next runs."""
@@ -377,6 +470,7 @@ def test_a_notebook_that_runs_dags_shows_a_picture_of_a_run(lesson):
     assert drawn, (f"{lesson.notebook.name} runs DAGs but shows no picture of a run: end a cell with "
                    "display.run_graph(dag_id, run_id), display.gantt(dag_id, run_id) or "
                    "display.next_runs_table(schedule)")
+
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=by_slug)
 def test_notebook_is_stored_without_outputs(lesson):
