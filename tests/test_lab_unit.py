@@ -46,6 +46,8 @@ def test_config_keeps_execution_api_on_the_lab_port(tmp_path):
     assert cfg["api"]["host"] == "127.0.0.1"
     assert int(cfg["core"]["parallelism"]) <= 4
     assert cfg["core"]["load_examples"] == "False"
+    # A task waits longer than Airflow's 5 s for the api-server to mark it running (busy machines).
+    assert float(cfg["workers"]["execution_api_timeout"]) >= 30
     listed = json.loads(cfg["dag_processor"]["dag_bundle_config_list"])
     bundles = {b["name"]: b["kwargs"]["path"] for b in listed}
     assert bundles == {"lessons": str(tmp_path / "dags"), "exercises": str(REPO / "exercises")}
