@@ -253,8 +253,9 @@ class EngineServer:
     def alive(self) -> bool:
         return self._proc.poll() is None
 
-    def spawn(self, spec_file: Path, engine: str) -> int:
-        """Fork a grading child for ``spec_file``; its process id."""
+    def spawn(self, spec_file: Path, engine: str, timeout: float) -> int:
+        """Fork a grading child for ``spec_file``; its process id. The first submission of each
+        library waits for its import (and Prefect's database template, the first time ever)."""
         with self._lock:
             self._next += 1
             ident = self._next
@@ -262,9 +263,10 @@ class EngineServer:
             self._proc.stdin.write(json.dumps(request).encode() + b"\n")
             self._proc.stdin.flush()
         with self._changed:
-            if not self._changed.wait_for(lambda: ident in self._replies or not self.alive(), timeout=30):
-                raise RuntimeError("the Prefect and Dagster grading process did not start a child "
-                                   "within 30 s")
+            if not self._changed.wait_for(lambda: ident in self._replies or not self.alive(),
+                                          timeout=timeout):
+                raise RuntimeError(f"the Prefect and Dagster grading process did not load {engine} "
+                                   f"within {timeout:.0f} s (is the machine very busy?)")
             if ident not in self._replies:
                 raise RuntimeError("the Prefect and Dagster grading process ended")
             return self._replies.pop(ident)
@@ -306,7 +308,7 @@ def _run_engine(python: Path, home: Path, config: GradeConfig, engine: str) -> d
     result_file = home / "result.json"
     what = "ended before it finished"
     try:
-        pid = _engine(python, config).spawn(home / "spec.json", engine)
+        pid = _engine(python, config).spawn(home / "spec.json", engine, config.boot_timeout)
     except RuntimeError as exc:
         return {"events": [], "error": str(exc), "phase": "boot"}
     while not result_file.exists():

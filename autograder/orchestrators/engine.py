@@ -85,6 +85,7 @@ def prefect_template(cache: Path) -> Path:
 
         # Built in a child: what building caches (engines, the event loop) must not reach the
         # servers forked later from this process.
+        reaped = signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the fork server reaps: not this one
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -96,6 +97,7 @@ def prefect_template(cache: Path) -> Path:
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
+        signal.signal(signal.SIGCHLD, reaped)
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError("Prefect's database template could not be built")
         with sqlite3.connect(building) as conn:  # one self-contained file to copy
