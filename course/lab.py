@@ -605,8 +605,9 @@ def wait_for_backfill(dag_id: str, timeout: float = 120.0) -> list[dict]:
         if runs and not waiting:
             return runs
         if waiting and c.dag(dag_id)["is_paused"]:
-            raise RuntimeError(f"{dag_id} is paused, so its {len(waiting)} backfill runs wait in "
-                               f"'queued'. Unpause it: lab.client().set_paused({dag_id!r}, False).")
+            raise RuntimeError(f"{dag_id} is paused, so its backfill runs wait in 'queued' "
+                               f"({len(waiting)} of them). Unpause it: "
+                               f"lab.client().set_paused({dag_id!r}, False).")
         if time.monotonic() > deadline:
             raise LabTimeout(f"The backfill of {dag_id} still has {len(waiting)} of {len(runs)} runs "
                              f"unfinished after {timeout:.0f} s: "

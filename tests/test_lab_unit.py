@@ -226,3 +226,72 @@ def test_an_api_server_that_does_not_answer_is_a_lab_timeout_naming_the_call(mon
     with pytest.raises(lab.LabTimeout, match=r"GET /api/v2/dags/d/dagRuns/r: the lab's api-server at "
                                              r"http://127.0.0.1:1 did not answer within 2 s"):
         client.get("/dags/d/dagRuns/r")
+
+
+def test_config_stores_an_edited_dag_at_once_and_waits_for_the_sqlite_lock(tmp_path):
+    import importlib
+
+    paths = LabPaths(root=REPO, home=tmp_path)
+    engine.write_config(paths, port=8091, smtp_port=8026, log_ports=(8801, 8802))
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(paths.config_file)
+    # Airflow's default, 30 s, left an edited DAG's new version unstored for up to half a minute.
+    assert cfg["core"]["min_serialized_dag_update_interval"] == "0"
+    module, name = cfg["database"]["sql_alchemy_connect_args"].rsplit(".", 1)
+    assert getattr(importlib.import_module(module), name) == {"timeout": 15}
+
+
+class FakeBackfillClient:
+    """The REST calls lab.backfill and lab.wait_for_backfill make, answered from lists."""
+
+    def __init__(self, answers, runs=(), paused=False):
+        self.answers = list(answers)
+        self.paused = paused
+        self.pauses = []
+        self._runs = list(runs)
+
+    def dag(self, dag_id):
+        return {"dag_id": dag_id, "is_paused": self.paused}
+
+    def set_paused(self, dag_id, paused):
+        self.pauses.append(paused)
+        self.paused = paused
+
+    def request(self, method, path, **kwargs):
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return type("Reply", (), {"json": lambda self: answer})()
+
+    def get(self, path, **params):
+        return {"backfills": [{"id": 1, "from_date": "2023-10-02T00:00:00Z", "to_date": "2023-10-08T00:00:00Z"}]}
+
+    def runs(self, dag_id):
+        return self._runs
+
+
+def test_backfill_asks_again_while_sqlite_is_locked_with_the_dag_paused_meanwhile(monkeypatch):
+    locked = RuntimeError('POST /api/v2/backfills -> 503: {"detail":"Database is locked."}')
+    fake = FakeBackfillClient([locked, {"id": 7, "max_active_runs": 10}])
+    monkeypatch.setattr(lab, "client", lambda: fake)
+    monkeypatch.setattr(lab.time, "sleep", lambda _: None)
+    assert lab.backfill("d", "2023-10-02", "2023-10-08")["id"] == 7
+    assert fake.pauses == [True, False] and not fake.paused  # unpaused again, as it was
+    refused = FakeBackfillClient([RuntimeError("POST /api/v2/backfills -> 409: already running")], paused=True)
+    monkeypatch.setattr(lab, "client", lambda: refused)
+    with pytest.raises(RuntimeError, match="409"):
+        lab.backfill("d", "2023-10-02", "2023-10-08")
+    assert refused.paused
+
+
+def test_wait_for_backfill_says_a_paused_dag_keeps_its_runs_queued(monkeypatch):
+    runs = [{"run_type": "backfill", "logical_date": "2023-10-02T00:00:00Z", "state": "queued"},
+            {"run_type": "backfill", "logical_date": "2023-09-30T00:00:00Z", "state": "queued"},
+            {"run_type": "manual", "logical_date": "2023-10-04T00:00:00Z", "state": "success"}]
+    monkeypatch.setattr(lab, "client", lambda: FakeBackfillClient([], runs=runs, paused=True))
+    with pytest.raises(RuntimeError, match=r"d is paused, so its backfill runs wait in 'queued' \(1 of them\)"):
+        lab.wait_for_backfill("d")
+    done = [dict(run, state="success") for run in runs]
+    monkeypatch.setattr(lab, "client", lambda: FakeBackfillClient([], runs=done))
+    # Only the latest backfill's range: the run of 30 September belongs to another one.
+    assert [r["logical_date"][:10] for r in lab.wait_for_backfill("d")] == ["2023-10-02"]
