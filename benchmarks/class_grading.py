@@ -85,14 +85,18 @@ def main() -> int:
 
             os.environ[HOME_ENV] = str(Path(tmp) / "lab")
             paths = LabPaths.default()
-            engine.start(paths, progress=lambda *_: None)
+            engine.start(paths, port=engine.free_port(28380), progress=lambda *_: None)
             try:
                 dag_id = lab.deploy_dag("grade_class.py", ROOT / "autograder/airflow_dags/grade_class.py")
                 t0 = time.perf_counter()
                 conf = {"submitted": str(submitted), "out": str(Path(tmp) / "out-dag")}
                 run = lab.run_dag(dag_id, conf=conf, timeout=3600)
                 results["grade_class DAG on the lab"] = time.perf_counter() - t0
-                assert run["state"] == "success", run
+                if run["state"] != "success":
+                    states = {(ti["task_id"], ti["map_index"]): ti["state"]
+                              for ti in lab.client().task_instances(dag_id, run["dag_run_id"])}
+                    raise SystemExit(f"The grade_class run ended {run['state']}: {states}. "
+                                     f"The lab's logs: {paths.logs}")
             finally:
                 engine.stop(paths, quiet=True)
 
