@@ -122,6 +122,14 @@ def refused_report(sub: Submission, reason: str) -> Report:
         f"Not graded: {reason}.")])
 
 
+def stored_report(out: Path, student: str, exercise_id: str) -> dict:
+    """The report stored in ``out`` for one submission, or {} when there is none to read."""
+    try:
+        return json.loads((out / "reports" / student / f"{exercise_id}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def pending(subs: list[Submission], out: Path) -> tuple[list[tuple[Submission, str]],
                                                        list[tuple[Submission, dict]]]:
     """Split submissions into (to grade, with their content hash) and (unchanged, with the stored
@@ -137,10 +145,7 @@ def pending(subs: list[Submission], out: Path) -> tuple[list[tuple[Submission, s
             todo.append((sub, f"refused:{exc}"))
             continue
         digest = content_hash(data, fingerprints[sub.exercise.id])
-        try:
-            stored = json.loads((out / "reports" / sub.student / f"{sub.exercise.id}.json").read_text())
-        except (OSError, ValueError):
-            stored = {}
+        stored = stored_report(out, sub.student, sub.exercise.id)
         if stored.get("content_hash") == digest:
             unchanged.append((sub, stored))
         else:

@@ -114,11 +114,11 @@ def grade_class():
           retries=2, retry_delay=pendulum.duration(seconds=2))
     def grade_submission(batch: list[dict], service: str | None, params: dict) -> list[dict]:
         """Grade a few submissions, each in its own sandbox, and store their reports and feedback."""
-        import json
         import tempfile
         from pathlib import Path
 
-        from autograder.classroom import Refused, Submission, refused_report, snapshot, store_report
+        from autograder.classroom import (Refused, Submission, refused_report, snapshot, store_report,
+                                          stored_report)
         from autograder.config import GradeConfig
         from autograder.exercises import find
         from autograder.grade import grade
@@ -130,12 +130,8 @@ def grade_class():
         for submission in batch:
             exercise, path = find(submission["exercise"]), Path(submission["path"])
             sub = Submission(submission["student"], exercise, path)
-            stored = out / "reports" / sub.student / f"{exercise.id}.json"
-            try:  # graded by an earlier try of this task, on a worker that then died
-                before = json.loads(stored.read_text())
-            except (OSError, ValueError):
-                before = {}
-            if before.get("content_hash") == submission["hash"]:
+            before = stored_report(out, sub.student, exercise.id)
+            if before.get("content_hash") == submission["hash"]:  # graded by an earlier try of this task
                 done.append({"student": sub.student, "exercise": exercise.id, "status": before["status"],
                              "score": before["score"], "warm": False})
                 continue
