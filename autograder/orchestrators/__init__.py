@@ -47,7 +47,8 @@ No verdict reads Prefect's server or Dagster's instance. The Prefect API server 
 is started per submission by the engine in a sandbox of its own (``isolate`` again: another
 throwaway uid, the interpreter and its own folder only, since learner code talks to it), inside the
 submission's private network, with its database copied from a template: a submission can write
-only to its own server, and the grader reads nothing from it. ``PREFECT_HOME`` and ``DAGSTER_HOME`` are folders of the
+only to its own server, and the grader reads nothing from it. ``PREFECT_HOME`` and
+``DAGSTER_HOME`` are folders of the
 sandbox's own home; telemetry is off (``DO_NOT_TRACK=1``, ``PREFECT_SERVER_ANALYTICS_ENABLED=false``,
 ``DAGSTER_DISABLE_TELEMETRY=1`` and ``telemetry: enabled: false`` in ``dagster.yaml``).
 

@@ -172,8 +172,8 @@ def run_completed(needs: str, what: str, hint: str) -> Any:
     def completed(facts: Any) -> None:
         table = facts.exercise.warehouse_table
         if facts.run_timed_out:
-            raise AssertionError(f"The run did not finish within the grader's time limit. Look for a "
-                                 f"loop that never ends, a sleep, or a task waiting on something.")
+            raise AssertionError("The run did not finish within the grader's time limit. Look for a "
+                                 "loop that never ends, a sleep, or a task waiting on something.")
         if facts.run_crash:
             raise AssertionError(f"While running, {facts.run_crash}.")
         run = facts.run or {}

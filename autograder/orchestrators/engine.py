@@ -8,7 +8,8 @@ forks the sandbox (``autograder.sandbox.isolate``: namespaces, the throwaway uid
 its own loopback) in which ``inside`` imports the learner's file and runs it. For Prefect it first
 starts the API server the flow reports to, forked from the same warm interpreter into a sandbox of
 its own (another throwaway uid), in the same private network, with a database of its own copied
-from a template: no submission can reach another's server. It writes what happened to ``result.json`` in the grading home, which no sandbox
+from a template: no submission can reach another's server. It writes what happened to
+``result.json`` in the grading home, which no sandbox
 sees; the caller reads the warehouse itself.
 """
 
@@ -126,7 +127,8 @@ def _start_prefect_server(home: Path, spec: dict, deadline: float,
     env = {"PATH": box["env"]["PATH"], "LANG": "C.UTF-8", **QUIET, "HOME": str(home),
            # Prefect looks for its profiles in $PREFECT_HOME, settings files in the working folder
            "PREFECT_HOME": str(home / "prefect"), "PREFECT_PROFILES_PATH": str(home / "profiles.toml")}
-    interpreter = [tuple(b) for b in box["binds"] if not b[2] and b[0] != str(Path(spec["submission"]).parent)]
+    submission_folder = str(Path(spec["submission"]).parent)
+    interpreter = [tuple(b) for b in box["binds"] if not b[2] and b[0] != submission_folder]
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
