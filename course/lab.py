@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas
 
 FINISHED = {"success", "failed"}
+ASSET_EVENTS_TIMEOUT = 30.0  # seconds: see asset_events
 
 
 class DagImportError(RuntimeError):
@@ -441,7 +442,23 @@ def asset_events(asset: str | None = None, source_run_id: str | None = None) -> 
     params: dict[str, Any] = {"limit": 1000, "order_by": "timestamp"}
     if source_run_id is not None:
         params["source_run_id"] = source_run_id
-    events = client().get("/assets/events", **params)["asset_events"]
+    # Airflow 3.3 answers 500 while a run an event created is queued, its start_date still empty
+    # (apache/airflow#71360): such a run starts within seconds, so ask again until it has.
+    deadline = time.monotonic() + ASSET_EVENTS_TIMEOUT
+    while True:
+        try:
+            events = client().get("/assets/events", **params)["asset_events"]
+            break
+        except RuntimeError as error:
+            if "-> 500" not in str(error):
+                raise
+            if time.monotonic() > deadline:
+                raise LabTimeout(
+                    f"Airflow's api-server answered 500 to GET /assets/events for "
+                    f"{ASSET_EVENTS_TIMEOUT:.0f} s: it cannot list an asset event while a run the event "
+                    "created waits in the queue (apache/airflow#71360). Is the scheduler running "
+                    "(`make airflow-status`)? Once that run has started, run the cell again.") from error
+            time.sleep(0.5)
     rows = [{"asset": event["name"], "source": f"{event['source_dag_id']}.{event['source_task_id']}",
              "source_run_id": event["source_run_id"], "extra": event["extra"],
              "timestamp": event["timestamp"],

@@ -295,3 +295,33 @@ def test_wait_for_backfill_says_a_paused_dag_keeps_its_runs_queued(monkeypatch):
     monkeypatch.setattr(lab, "client", lambda: FakeBackfillClient([], runs=done))
     # Only the latest backfill's range: the run of 30 September belongs to another one.
     assert [r["logical_date"][:10] for r in lab.wait_for_backfill("d")] == ["2023-10-02"]
+
+
+class FakeEventsClient:
+    """Answers /assets/events with Airflow's 500 ``failures`` times (a created run still queued)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.calls = failures, 0
+
+    def get(self, path: str, **params):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError(f"GET /api/v2{path} -> 500: Internal Server Error")
+        return {"asset_events": [{"name": "orders", "source_dag_id": "producer", "source_task_id": "t",
+                                  "source_run_id": "manual_1", "extra": {}, "timestamp": "2026-01-01",
+                                  "created_dagruns": [{"dag_id": "consumer"}]}]}
+
+
+def test_asset_events_asks_again_while_a_created_run_is_queued_and_names_the_cause_when_it_gives_up(
+        monkeypatch):
+    monkeypatch.setattr(lab.time, "sleep", lambda _: None)
+    fake = FakeEventsClient(failures=3)
+    monkeypatch.setattr(lab, "client", lambda: fake)
+    events = lab.asset_events("orders")
+    assert fake.calls == 4
+    assert list(events["source"]) == ["producer.t"] and list(events["runs_created"]) == [["consumer"]]
+
+    monkeypatch.setattr(lab, "ASSET_EVENTS_TIMEOUT", -1.0)
+    monkeypatch.setattr(lab, "client", lambda: FakeEventsClient(failures=10**6))
+    with pytest.raises(lab.LabTimeout, match=r"queue \(apache/airflow#71360\).*run the cell again"):
+        lab.asset_events()
