@@ -258,7 +258,7 @@ def deploy_dag(filename: str, source: str | Path | None = None, timeout: float =
             raise LabTimeout(f"Airflow has not parsed {target} within {timeout:.0f} s. Does the "
                              "file define a DAG at module level? Check `python -m course airflow "
                              "logs dag_processor`.")
-        time.sleep(1.0)
+        time.sleep(0.5)
 
 
 def describe_import_error(stack_trace: str, target: Path) -> str:
@@ -311,7 +311,7 @@ def wait_for_runs(dag_id: str, run_type: str = "scheduled", logical_dates: Itera
             raise LabTimeout(f"{dag_id}: waited {timeout:.0f} s for finished {run_type} runs of "
                              f"{target}; found {len(finished)} finished, states "
                              f"{[r['state'] for r in runs]}. Is the DAG paused? See its Runs tab.")
-        time.sleep(1.0)
+        time.sleep(0.5)
 
 
 
@@ -333,7 +333,7 @@ def wait_for_catchup(dag_id: str, timeout: float = 120.0) -> list[dict]:
             raise LabTimeout(f"{dag_id}: the scheduler has not caught up after {timeout:.0f} s: next run "
                              f"due {upcoming}, runs so far {[(r['logical_date'], r['state']) for r in runs]}. "
                              "Is the DAG paused? See its Runs tab.")
-        time.sleep(1.0)
+        time.sleep(0.5)
 
 def wait_for_mail(containing: str, timeout: float = 60.0):
     """The latest mail the lab caught whose body contains ``containing``, once it has arrived."""
@@ -345,7 +345,7 @@ def wait_for_mail(containing: str, timeout: float = 60.0):
         if time.monotonic() > deadline:
             raise LabTimeout(f"no mail containing {containing!r} arrived within {timeout:.0f} s; "
                              "`python -m course mail` lists what the lab caught")
-        time.sleep(1.0)
+        time.sleep(0.5)
 
 
 def process_table() -> pandas.DataFrame:
@@ -587,7 +587,7 @@ def backfill(dag_id: str, from_date: str, to_date: str, reprocess_behavior: str 
             except RuntimeError as exc:
                 if "-> 503" not in str(exc) or time.monotonic() > deadline:
                     raise
-                time.sleep(1.0)
+                time.sleep(0.5)
     finally:
         c.set_paused(dag_id, paused)
 
