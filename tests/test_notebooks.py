@@ -666,16 +666,13 @@ def spawning_config(write_config):
     return write
 
 
-@pytest.fixture(scope="module")
-def notebook_lab(request: pytest.FixtureRequest,
-                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPaths]:
+def start_notebook_lab(tmp_path_factory: pytest.TempPathFactory, mode: str) -> Iterator[LabPaths]:
     """A lab of its own in a temporary Airflow home, stopped (and checked) at the end.
 
-    Parametrized "fork" (the default on Linux) or "spawn": Airflow spawning its worker
-    processes, as on macOS.
+    ``mode`` "fork" (the default on Linux) or "spawn": Airflow spawning its worker processes, as
+    on macOS.
     """
-    mode = getattr(request, "param", "fork")
-    paths = LabPaths.default(tmp_path_factory.mktemp("notebook-lab"))
+    paths = LabPaths.default(tmp_path_factory.mktemp(f"notebook-lab-{mode}"))
     with pytest.MonkeyPatch.context() as patch:
         if mode == "spawn":
             patch.setattr(engine, "write_config", spawning_config(engine.write_config))
@@ -693,6 +690,18 @@ def notebook_lab(request: pytest.FixtureRequest,
         engine.stop(paths, quiet=True)
     assert not engine.status(paths).running, "the lab still answers after engine.stop"
     assert not orchestrators.processes(paths), "Prefect or Dagster processes outlived orchestrators.stop"
+
+
+@pytest.fixture(scope="module")
+def forking_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPaths]:
+    """One lab for every notebook, in the lessons' order, as a learner goes through them."""
+    yield from start_notebook_lab(tmp_path_factory, "fork")
+
+
+@pytest.fixture
+def spawning_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPaths]:
+    """A lab for one notebook, stopped before the next test starts its own."""
+    yield from start_notebook_lab(tmp_path_factory, "spawn")
 
 
 def kernel_env(paths: LabPaths) -> dict[str, str]:
@@ -756,14 +765,16 @@ def answers_and_claims_problems(client: NotebookClient, lesson: manifest.Lesson)
     return problems
 
 
-LAB_RUNS = [pytest.param(lesson, "fork", id=lesson.slug) for lesson in LESSONS] + [
-    pytest.param(lesson, "spawn", id=f"{lesson.slug}-spawned")
-    for lesson in LESSONS if lesson.slug in SPAWNED]
+# The spawned runs first, each on a lab of its own, so that no two labs run at once.
+LAB_RUNS = [pytest.param(lesson, "spawn", id=f"{lesson.slug}-spawned")
+            for lesson in LESSONS if lesson.slug in SPAWNED] + [
+    pytest.param(lesson, "fork", id=lesson.slug) for lesson in LESSONS]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("lesson", "notebook_lab"), LAB_RUNS, indirect=["notebook_lab"])
-def test_notebook_runs_top_to_bottom(lesson, notebook_lab):
+@pytest.mark.parametrize(("lesson", "mode"), LAB_RUNS)
+def test_notebook_runs_top_to_bottom(lesson, mode, request):
+    notebook_lab = request.getfixturevalue(f"{mode}ing_lab")
     state = engine.read_state(notebook_lab)
     nb = read(lesson)
     kernel = nb.metadata.kernelspec.name
