@@ -139,8 +139,9 @@ def operators(kinds: dict[str, tuple[str, str]], *, check_id: str = "structure.o
 def warehouse_rows(table: str, columns: tuple[str, ...], want: Callable[[Facts], list[tuple]], *,
                    points: float = 2, hint: str = "", hidden: bool = False,
                    explain: Callable[[list, list], str] | None = None, distinct: bool = False,
-                   **shown: Any) -> Check:
-    """After the run, ``table`` in the warehouse holds exactly the rows ``want(facts)``."""
+                   writer: str = "load", **shown: Any) -> Check:
+    """After the run, ``table`` in the warehouse holds exactly the rows ``want(facts)``, which the
+    task ``writer`` writes."""
 
     def default_explain(missing: list, extra: list) -> str:
         shown_rows = [f"missing {r}" for r in missing[:3]] + [f"unexpected {r}" for r in extra[:3]]
@@ -151,12 +152,12 @@ def warehouse_rows(table: str, columns: tuple[str, ...], want: Callable[[Facts],
            **shown)
     def rows_match(facts: Facts) -> str:
         assert facts.warehouse_error is None, (
-            f"After the run, {facts.warehouse_error}. `load` must write into table `{table}` of the "
+            f"After the run, {facts.warehouse_error}. `{writer}` must write into table `{table}` of the "
             "database behind the Airflow connection `warehouse`.")
         rows = facts.warehouse_rows or []
         expected = want(facts)
         assert rows or not expected, (
-            f"Table `{table}` exists but is empty after the run: `load` wrote no rows. Insert them "
+            f"Table `{table}` exists but is empty after the run: `{writer}` wrote no rows. Insert them "
             f"with hook.insert_rows(\"{table}\", rows) after creating the table, in the same task.")
         names = sorted({str(k).lower() for r in rows for k in r})
         assert not set(columns) - set(names), (

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import secrets
+import shutil
 import socket
 import sqlite3
+import stat
+import tempfile
+import time
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -87,14 +92,59 @@ class SqliteWarehouse:
         return {"conn_type": "sqlite", "host": str(self.path)}
 
     def rows(self, table: str) -> list[dict]:
-        if not self.path.exists():
-            raise LookupError(f"nothing was written to the warehouse (no table {table!r})")
-        with sqlite3.connect(self.path) as db:
-            db.row_factory = sqlite3.Row
+        return sqlite_rows(self.path, table)
+
+
+MAX_ROWS = 10_000      # rows of a warehouse table the grader reads; an exercise needs a few dozen
+READ_SECONDS = 10.0    # how long that read may take
+MAX_VALUE = 1 << 20    # bytes of one text or blob value
+
+
+def sqlite_rows(path: Path, table: str, max_rows: int = MAX_ROWS,
+                seconds: float = READ_SECONDS) -> list[dict]:
+    """Every row of ``table`` in the SQLite file at ``path``, which learner code wrote (and may
+    have made a link, a view without end, or no database at all): read once the sandbox has
+    ended, from a private copy of the regular file, at most ``max_rows`` rows within ``seconds``.
+    A file that cannot be read so raises ``LookupError`` saying why."""
+    with tempfile.TemporaryDirectory(prefix="warehouse-", dir=path.parent.parent) as private:
+        copy = Path(private) / path.name
+        for suffix in ("", "-wal"):  # a connection left open in WAL mode keeps its rows there
             try:
-                return [dict(r) for r in db.execute(f'SELECT * FROM "{table}"')]
-            except sqlite3.OperationalError as exc:
-                raise LookupError(f"the warehouse has no table {table!r} ({exc})") from exc
+                fd = os.open(f"{path}{suffix}", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except FileNotFoundError:
+                if suffix:
+                    continue
+                raise LookupError(f"nothing was written to the warehouse (no table {table!r})") from None
+            except OSError as exc:  # ELOOP: a symbolic link, which the grader would follow
+                raise LookupError(f"the warehouse file {path.name}{suffix} was replaced by a link "
+                                  f"({exc.strerror})") from None
+            with os.fdopen(fd, "rb") as source:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise LookupError(f"the warehouse file {path.name}{suffix} was replaced by "
+                                      "something that is not a file")
+                with open(f"{copy}{suffix}", "wb") as target:
+                    shutil.copyfileobj(source, target)
+        db = sqlite3.connect(copy)
+        try:
+            db.execute("PRAGMA trusted_schema = OFF")  # a view may call only harmless functions
+            db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE)
+            deadline = time.monotonic() + seconds
+            db.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+            db.row_factory = sqlite3.Row
+            got = db.execute(f'SELECT * FROM "{table}" LIMIT {max_rows + 1}').fetchall()
+        except sqlite3.Error as exc:
+            if time.monotonic() > deadline:
+                raise LookupError(f"reading the table {table!r} took longer than {seconds:.0f} s "
+                                  "(is it a view without end?)") from None
+            if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
+                raise LookupError(f"the warehouse has no table {table!r}") from None
+            raise LookupError(f"the warehouse cannot be read ({exc})") from None
+        finally:
+            db.close()
+        if len(got) > max_rows:
+            raise LookupError(f"the table {table!r} has more than {max_rows} rows, and the "
+                              "exercise needs a few")
+        return [dict(r) for r in got]
 
 
 class PostgresWarehouse:
@@ -135,21 +185,30 @@ class PostgresWarehouse:
 
     def rows(self, table: str) -> list[dict]:
         import psycopg2
+        import psycopg2.errors
         import psycopg2.extras
 
         conn = psycopg2.connect(host=self.url.hostname, port=self.url.port or 5432,
                                 user=self.url.username, password=self.url.password,
-                                dbname=self.database)
+                                dbname=self.database,
+                                options=f"-c statement_timeout={int(READ_SECONDS * 1000)}")
         try:
             with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
                 try:
-                    cur.execute(f'SELECT * FROM "{table}"')
+                    cur.execute(f'SELECT * FROM "{table}" LIMIT {MAX_ROWS + 1}')
+                except psycopg2.errors.QueryCanceled:
+                    raise LookupError(f"reading the table {table!r} took longer than "
+                                      f"{READ_SECONDS:.0f} s (is it a view without end?)") from None
                 except psycopg2.Error as exc:
                     raise LookupError(f"the warehouse has no table {table!r} "
                                       f"({str(exc).strip().splitlines()[0]})") from exc
-                return [dict(r) for r in cur.fetchall()]
+                got = [dict(r) for r in cur.fetchall()]
         finally:
             conn.close()
+        if len(got) > MAX_ROWS:
+            raise LookupError(f"the table {table!r} has more than {MAX_ROWS} rows, and the "
+                              "exercise needs a few")
+        return got
 
 
 def warehouse_for(url: str | None, folder: Path) -> SqliteWarehouse | PostgresWarehouse:

@@ -370,3 +370,65 @@ def test_an_arriving_file_comes_on_time_whole_and_is_gone_after_its_run(tmp_path
         time.sleep(0.5)
         assert not target.exists()
     assert not list(tmp_path.glob(".*arriving")), "no half-written copy is left behind"
+
+
+def _warehouse(tmp_path: Path) -> Path:
+    """A warehouse file where a sandbox leaves it: <grading folder>/warehouse/warehouse.db."""
+    store = tmp_path / "grading" / "warehouse"
+    store.mkdir(parents=True)
+    return store / "warehouse.db"
+
+
+def _rows_or_why(path: Path, **limits) -> list[dict] | str:
+    from autograder.world import sqlite_rows
+
+    try:
+        return sqlite_rows(path, "region_sales", **limits)
+    except LookupError as exc:
+        return str(exc)
+
+
+def test_the_warehouse_is_read_from_a_private_copy_whatever_the_learner_left_there(tmp_path):
+    import os
+    import sqlite3
+    import time
+
+    db = _warehouse(tmp_path)
+    assert _rows_or_why(db) == "nothing was written to the warehouse (no table 'region_sales')"
+    db.touch()
+    assert _rows_or_why(db) == "the warehouse has no table 'region_sales'"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE region_sales (region TEXT, orders INTEGER, revenue REAL)")
+    conn.execute("INSERT INTO region_sales VALUES ('us', 4, 490.5)")
+    conn.commit()
+    # a connection left open in WAL mode (a process killed, say): its rows are in warehouse.db-wal
+    assert _rows_or_why(db) == [{"region": "us", "orders": 4, "revenue": 490.5}]
+    conn.close()
+    secret = tmp_path / "classmate.db"
+    with sqlite3.connect(secret) as conn:
+        conn.execute("CREATE TABLE region_sales (region TEXT)")
+        conn.execute("INSERT INTO region_sales VALUES ('a classmate''s row')")
+    db.unlink()
+    db.symlink_to(secret)
+    assert "was replaced by a link" in _rows_or_why(db)
+    db.unlink()
+    os.mkfifo(db)  # opened by the grader, it would block: refused as not a file
+    assert "not a file" in _rows_or_why(db)
+    db.unlink()
+    db.write_bytes(b"not a database " * 100)
+    assert _rows_or_why(db) == "the warehouse cannot be read (file is not a database)"
+    db.unlink()
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE VIEW region_sales AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                     "SELECT x + 1 FROM c) SELECT 'r' || x AS region FROM c")
+    assert _rows_or_why(db, max_rows=50) == ("the table 'region_sales' has more than 50 rows, "
+                                             "and the exercise needs a few")
+    db.unlink()
+    with sqlite3.connect(db) as conn:  # a view that makes no row, for ever
+        conn.execute("CREATE VIEW region_sales AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                     "SELECT x + 1 FROM c) SELECT x AS region FROM c WHERE x < 0")
+    started = time.monotonic()
+    assert "took longer than 1 s (is it a view without end?)" in _rows_or_why(db, seconds=1.0)
+    assert time.monotonic() - started < 5
+    assert sorted(p.name for p in db.parent.parent.iterdir()) == ["warehouse"]  # no copy left

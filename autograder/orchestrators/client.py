@@ -16,7 +16,6 @@ import select
 import secrets
 import shutil
 import signal
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -174,14 +173,9 @@ def collect(exercise: Any, submission: Path, config: GradeConfig) -> FlowFacts:
 
 def _rows(db: Path, table: str) -> list[dict]:
     """Every row of ``table``, read by the grader once the sandbox has ended."""
-    if not db.exists() or db.stat().st_size == 0:
-        raise LookupError(f"the warehouse has no table {table!r}")
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in conn.execute(f'SELECT * FROM "{table}"')]
-        except sqlite3.Error as exc:
-            raise LookupError(f"the warehouse has no table {table!r}") from exc
+    from autograder.world import sqlite_rows
+
+    return sqlite_rows(db, table)
 
 
 def _ended_early(code: int | None, process: str) -> str:
