@@ -111,6 +111,12 @@ MISTAKES = [
      "run.warehouse", ["round it to 2 decimals"]),
     (PREFECT, "rows appended twice", _rows(lambda rows: rows + rows), "run.warehouse",
      ["appear more than once: replace the table's rows"]),
+    (PREFECT, "a retry delay of NaN",
+     _structure(("tasks", "extract_all", "retry_delay_seconds"), float("nan")), "structure.retries",
+     ["`extract_all` has retry_delay_seconds=nan, not 10"]),
+    (DAGSTER, "a retry delay of NaN", _structure(("assets", "sales_orders", "retry"),
+                                                 {"max_retries": 2, "delay": float("nan")}),
+     "structure.retries", ["`sales_orders` waits nan s between tries, not 10"]),
     (DAGSTER, "no Definitions", _structure(("defs",), None), "import.defs", ["defines no `dagster.Definitions`"]),
     (DAGSTER, "an asset missing", lambda f: f.structure["assets"].pop("asia_summary"), "structure.assets",
      ["missing: `asia_summary`"]),
@@ -233,3 +239,78 @@ def test_what_the_engine_says_becomes_facts_and_the_blame_falls_where_it_belongs
     killed = read({"events": [imported], "phase": "run", "returncode": -9})
     assert killed.run_crash == "the process running your code was stopped: it was killed"
     assert read({"error": "TimeoutError: no server"}).grader_error == "TimeoutError: no server"
+
+
+def _read(ex, result: dict) -> FlowFacts:
+    from autograder.orchestrators.client import _read_result
+
+    facts = FlowFacts(exercise=ex, submission=Path("dag.py"), filename="dag.py")
+    _read_result(facts, {"returncode": 0, "phase": "run", **result})
+    return facts
+
+
+MEDDLED = "wrote into a file descriptor it did not open (the grader's own)"
+PREFECT_RIGHT = right_facts(PREFECT).structure
+FORGERIES = {
+    "flows as a list": (PREFECT, {**PREFECT_RIGHT, "flows": [1]}),
+    "a task as a number": (PREFECT, {**PREFECT_RIGHT, "tasks": {**PREFECT_RIGHT["tasks"], "x": 1}}),
+    "a task without its name": (PREFECT, {**PREFECT_RIGHT, "tasks": {"x": {"fn": "x", "retries": 0,
+                                                                            "retry_delay_seconds": 0}}}),
+    "a number too large for float()": (PREFECT, {**PREFECT_RIGHT, "tasks": {"x": {
+        "name": "x", "fn": "x", "retries": 10 ** 400, "retry_delay_seconds": 0}}}),
+    "deps as text": (DAGSTER, {"defs": "defs", "assets": {"sales_orders": {"deps": "abc"}}}),
+    "a check of three names": (DAGSTER, {"defs": "defs", "checks": [["a", "b", "c"]]}),
+    "a schedule as text": (DAGSTER, {"defs": "defs", "schedules": ["0 6 * * *"]}),
+    "a key inside does not write": (DAGSTER, {"defs": "defs", "extra": 1}),
+}
+
+
+@pytest.mark.parametrize("forgery", FORGERIES, ids=list(FORGERIES))
+def test_a_structure_of_the_wrong_shape_on_the_channel_is_a_failing_import_not_a_grader_error(forgery):
+    ex, structure = FORGERIES[forgery]
+    facts = _read(ex, {"events": [{"event": "imported", "ok": True, "structure": structure}]})
+    assert facts.structure is None and MEDDLED in facts.import_crash
+    results = verdicts(facts)
+    assert results["import.loads"].status == "fail"
+    assert "must not end the process" not in results["import.loads"].message
+    assert [r.id for r in results.values() if r.status == "error"] == []
+
+
+def test_what_inside_says_of_a_right_submission_fits_its_shape():
+    from autograder.orchestrators.client import RAN, STRUCTURE, fits
+
+    for ex in (PREFECT, DAGSTER):
+        assert fits(right_facts(ex).structure, STRUCTURE[ex.engine]), ex.id
+    assert fits({**PREFECT_RIGHT, "flows": {"f": {"name": "f", "fn": "f", "required": ["day"]}}},
+                STRUCTURE["prefect"])
+    assert fits({"defs": None}, STRUCTURE["dagster"])  # no Definitions: a verdict, not a forgery
+    assert fits({"event": "ran", "state": "FAILED", "failures": {"us_summary": {
+        "type": "KeyError", "message": "'x'", "line": 3, "code": "r['x']", "traceback": "..."}},
+        "materialized": ["sales_orders"], "checks": {"region_totals:adds_up": False}}, RAN)
+
+
+def test_two_accounts_of_one_step_or_a_line_inside_never_writes_are_believed_neither():
+    imported = {"event": "imported", "ok": True, "structure": right_facts(DAGSTER).structure}
+    ran = {"event": "ran", "state": "COMPLETED"}
+    twice = _read(DAGSTER, {"events": [imported, imported, ran]})
+    assert MEDDLED in twice.import_crash and twice.meddled
+    ran_twice = _read(DAGSTER, {"events": [imported, ran, {"event": "ran", "state": "FAILED"}]})
+    assert ran_twice.structure is not None and MEDDLED in ran_twice.run_crash and ran_twice.run is None
+    junk = _read(DAGSTER, {"events": [imported, ran], "junk": True})
+    assert MEDDLED in junk.run_crash
+    assert "While running, the process running your code " + MEDDLED in \
+        verdicts(junk)["run.completed"].message
+    failures_as_a_list = _read(DAGSTER, {"events": [imported, {"event": "ran", "failures": [1, 2]}]})
+    assert MEDDLED in failures_as_a_list.run_crash
+    honest = _read(DAGSTER, {"events": [{"event": "phase", "phase": "import"}, imported,
+                                        {"event": "phase", "phase": "run"}, ran]})
+    assert not honest.meddled and honest.run == ran and honest.run_crash is None
+
+
+def test_the_engine_keeps_only_lines_inside_could_have_written():
+    from autograder.orchestrators.engine import channel_event
+
+    assert channel_event(b'{"event": "ran", "state": "COMPLETED"}') == {"event": "ran", "state": "COMPLETED"}
+    for line in (b"[" * 200_000, b"{" + b'"a": {' * 5000, b'{"event": 1}', b'["event"]', b"not json",
+                 b'{"event": "imported", "x": ' + b"[" * 990 + b"]" * 990 + b"}"):
+        assert channel_event(line) is None, line[:40]

@@ -64,7 +64,7 @@ def retries(facts: Any) -> None:
         if task["retries"] != 2:
             problems.append(f"`{name}` has retries={task['retries']!r}, not 2")
         delay = task["retry_delay_seconds"]
-        if isinstance(delay, list) or delay is None or abs(float(delay) - 10) > 1e-6:
+        if not shared.is_seconds(delay, 10):
             problems.append(f"`{name}` has retry_delay_seconds={delay!r}, not 10")
     assert not problems, "; ".join(problems) + "."
 

@@ -93,7 +93,7 @@ def retries(facts: Any) -> None:
             continue
         if policy.get("max_retries") != 2:
             problems.append(f"`{name}` retries {policy.get('max_retries')} time(s), not 2")
-        if policy.get("delay") is None or abs(float(policy["delay"]) - 10) > 1e-6:
+        if not shared.is_seconds(policy.get("delay"), 10):
             problems.append(f"`{name}` waits {policy.get('delay')!r} s between tries, not 10")
     assert not problems, "; ".join(problems) + "."
 

@@ -8,6 +8,7 @@ changes them.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -120,6 +121,13 @@ def same_cron(got: str, want: str, days: int = 8) -> bool:
             return True
 
 
+def is_seconds(value: Any, want: float) -> bool:
+    """Whether ``value`` is a number of seconds equal to ``want`` (NaN, text, a list are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isclose(value, want, abs_tol=1e-6)
+
+
 def valid_cron(text: str) -> bool:
     from croniter import croniter
 
@@ -147,6 +155,8 @@ def import_loads(facts: Any) -> None:
     if facts.import_timed_out:
         raise AssertionError("Importing your file did not finish in time. Keep the top level of the "
                              "file to definitions: run the pipeline under `if __name__ == \"__main__\":`.")
+    if facts.import_crash and getattr(facts, "meddled", False):
+        raise AssertionError(f"While importing your file, {facts.import_crash}.")
     if facts.import_crash:
         raise AssertionError(f"While importing your file, {facts.import_crash}. The top level of the "
                              "file must not end the process: run things under "

@@ -49,6 +49,7 @@ class FlowFacts:
     import_error: ErrorInfo | None = None
     import_timed_out: bool = False
     import_crash: str | None = None
+    meddled: bool = False             # its code wrote into the grader's channel
     structure: dict | None = None     # what the file declares, said by the sandbox
     run: dict | None = None           # how the run went, said by the sandbox: messages only
     run_timed_out: bool = False
@@ -328,25 +329,96 @@ def _run_engine(python: Path, home: Path, config: GradeConfig, engine: str) -> d
         return {"events": [], "error": f"the grading process {what}: {tail.strip()}", "phase": "boot"}
 
 
+# The shapes of what ``inside`` says, for each engine. A dict shape lists its keys (a key ending
+# in "?" may be left out, no other key may appear), ``{str: shape}`` maps any names to one shape,
+# a list shape has items of its one shape, PAIR is a list of two names, a tuple is one of its
+# shapes. A number may be any float: a file may declare NaN itself, and the checks compare it.
+NUMBER, PAIR = float, "pair"
+ERROR = {"type?": str, "message?": str, "line?": (int, None), "function?": (str, None),
+         "code?": (str, None), "traceback?": str}
+STRUCTURE = {
+    "prefect": {"flows": {str: {"name": str, "fn": str, "required?": [str]}},
+                "tasks": {str: {"name": str, "fn": str, "retries": (int, NUMBER, None),
+                                "retry_delay_seconds": (NUMBER, [NUMBER], str, None)}},
+                "schedules": [str]},
+    "dagster": {"defs": (str, None),
+                "assets?": {str: {"deps": [str], "retry?": (None, {"max_retries?": (int, None),
+                                                                    "delay?": (NUMBER, None)})}},
+                "checks?": [PAIR],
+                "schedules?": [{"name?": (str, None), "cron?": (str, [str], None),
+                                "timezone?": (str, None), "job?": (str, None), "assets?": [str]}]},
+}
+RAN = {"event": str, "state?": (str, None), "name?": (str, None), "message?": (str, None),
+       "error?": ERROR, "failures?": {str: ERROR}, "materialized?": [str],
+       "checks?": {str: (bool, None)}}
+MAX_TEXT = 20_000   # one string the sandbox says (``inside`` cuts tracebacks to 4000)
+MAX_ITEMS = 10_000  # items of one list or dict
+
+
+def fits(value: Any, shape: Any) -> bool:
+    """Whether ``value``, parsed from the sandbox's JSON, has ``shape`` (see ``STRUCTURE``)."""
+    if shape is None:
+        return value is None
+    if shape is str:
+        return isinstance(value, str) and len(value) <= MAX_TEXT
+    if shape is int:  # not a bool, and small enough for float()
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1 << 63
+    if shape is float:
+        return isinstance(value, float) or fits(value, int)
+    if shape is bool:
+        return isinstance(value, bool)
+    if shape == PAIR:
+        return isinstance(value, list) and len(value) == 2 and all(fits(v, str) for v in value)
+    if isinstance(shape, tuple):
+        return any(fits(value, s) for s in shape)
+    if isinstance(shape, list):
+        return isinstance(value, list) and len(value) <= MAX_ITEMS and all(fits(v, shape[0]) for v in value)
+    if not isinstance(value, dict) or len(value) > MAX_ITEMS:
+        return False
+    if str in shape:
+        return all(fits(k, str) and fits(v, shape[str]) for k, v in value.items())
+    keys = {k.rstrip("?"): s for k, s in shape.items()}
+    return all(k in value for k in shape if not k.endswith("?")) and \
+        all(k in keys and fits(v, keys[k]) for k, v in value.items())
+
+
 def _read_result(facts: FlowFacts, result: dict) -> None:
     ended_early = _ended_early
     facts.seconds = result.get("seconds", 0.0)
     facts.returncode = result.get("returncode")
-    events = result.get("events") or []
-    imported = next((e for e in events if e["event"] == "imported"), None)
-    ran = next((e for e in events if e["event"] == "ran"), None)
+    events = [e for e in result.get("events") or [] if isinstance(e, dict)]
+    said = {kind: [e for e in events if e.get("event") == kind] for kind in ("imported", "ran")}
+    imported = said["imported"][0] if said["imported"] else None
+    ran = said["ran"][0] if said["ran"] else None
     timed_out = result.get("timed_out")
     if result.get("error") and imported is None:
         facts.grader_error = str(result["error"])[:2000]
         return
-    if result.get("overflow"):
+    engine = facts.exercise.engine
+    # ``inside`` says each once, in these shapes: anything else on its channel, the learner's
+    # code wrote (it runs in the same process), and the grader believes none of it.
+    forged = result.get("junk") or len(said["imported"]) > 1 or len(said["ran"]) > 1
+    if len(said["imported"]) > 1:
+        imported = None  # which of them is the file's own account, nobody can tell
+    if len(said["ran"]) > 1:
+        ran = None
+    if imported is not None and not (isinstance(imported.get("ok"), bool) and (
+            fits(imported.get("structure"), STRUCTURE[engine]) if imported["ok"]
+            else fits(imported.get("error"), ERROR))):
+        forged, imported = True, None
+    if ran is not None and not fits(ran, RAN):
+        forged, ran = True, None
+    if result.get("overflow") or forged:
+        facts.meddled = True
         what = "the process importing your file" if imported is None else "the process running your code"
-        said = (f"{what} wrote more than 1 MB to a file descriptor it did not open (the grader's "
-                "own): leave alone what your code did not open")
+        said_text = (f"{what} wrote more than 1 MB to a file descriptor it did not open (the grader's "
+                     "own): leave alone what your code did not open") if result.get("overflow") else (
+            f"{what} wrote into a file descriptor it did not open (the grader's own), and the "
+            "grader cannot trust what it read there: leave alone what your code did not open")
         if imported is None:
-            facts.import_crash = said
+            facts.import_crash = said_text
             return
-        facts.run_crash = said
+        facts.run_crash = said_text
     if imported is None:
         if timed_out:
             facts.import_timed_out = True
@@ -356,11 +428,10 @@ def _read_result(facts: FlowFacts, result: dict) -> None:
     if not imported.get("ok"):
         facts.import_error = _error(imported.get("error"))
         return
-    structure = imported.get("structure")
-    facts.structure = structure if isinstance(structure, dict) else {}
+    facts.structure = imported.get("structure") or {}
     if facts.run_crash:
         return
-    if ran is not None and isinstance(ran, dict):
+    if ran is not None:
         facts.run = ran
     elif timed_out == "run":
         facts.run_timed_out = True

@@ -35,6 +35,22 @@ QUIET = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
 DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 
+EVENTS = ("import", "imported", "run", "ran")  # what ``inside`` says, in that order
+
+
+def channel_event(line: bytes) -> dict | None:
+    """One line of the sandbox's channel as an event, or None when it is not one ``inside`` could
+    have written: not JSON, not an object with a string ``event``, or nested past re-encoding."""
+    try:
+        event = json.loads(line)
+        if not (isinstance(event, dict) and isinstance(event.get("event"), str)):
+            return None
+        json.dumps(event)  # what result.json must hold again
+    except (ValueError, RecursionError):
+        return None
+    return event
+
+
 def _warm(engine: str) -> None:
     """Import what the sandbox and the server will need, once, before anything is forked."""
     if engine == "prefect":
@@ -237,6 +253,12 @@ def main(spec_file: str) -> int:
         if pid == 0:
             try:
                 os.close(read_end)
+                # What the learner's code prints is no fact and no message: not the engine's log,
+                # which is in memory (/dev/shm) and would grow to the file-size limit.
+                quiet = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(quiet, 1)
+                os.dup2(quiet, 2)
+                os.close(quiet)
                 sandbox = _box(spec, api_url)
                 isolate.enter(isolate.Box(**{**sandbox.__dict__, "keep_fds": (write_end,)}))
                 from autograder.orchestrators import inside
@@ -247,7 +269,6 @@ def main(spec_file: str) -> int:
         os.close(write_end)
         phase = "import"
         deadline = time.monotonic() + spec["import_timeout"]
-        budget = {"run": spec["run_timeout"]}
         buffer, total = b"", 0
         while True:
             ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
@@ -264,17 +285,18 @@ def main(spec_file: str) -> int:
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
-                try:
-                    event = json.loads(line)
-                except ValueError:
+                event = channel_event(line)
+                if event is None:
+                    result["junk"] = True  # not a line ``inside`` writes: the learner's code wrote it
                     continue
-                if isinstance(event, dict) and isinstance(event.get("event"), str):
-                    result["events"].append(event)
-                    marks.setdefault(event["event"] if event["event"] != "phase" else event.get("phase"),
-                                     time.monotonic() - started)
-                    if event["event"] == "phase" and event.get("phase") in budget:
-                        phase = event["phase"]
-                        deadline = time.monotonic() + budget[phase]
+                result["events"].append(event)
+                name = event["event"] if event["event"] != "phase" else event.get("phase")
+                if isinstance(name, str) and name in EVENTS:
+                    marks.setdefault(name, time.monotonic() - started)
+                # One step forward, once: a process that keeps announcing a phase gains no time.
+                if event["event"] == "phase" and event.get("phase") == "run" and phase == "import":
+                    phase = "run"
+                    deadline = time.monotonic() + spec["run_timeout"]
         if result["timed_out"] or result.get("overflow"):
             os.kill(pid, signal.SIGKILL)
         os.close(read_end)
@@ -290,8 +312,12 @@ def main(spec_file: str) -> int:
             shutil.rmtree(server_home, ignore_errors=True)
     result["phase"] = phase
     result["seconds"] = round(time.monotonic() - started, 3)
+    try:
+        text = json.dumps(result)
+    except (ValueError, RecursionError):  # an event nested just short of the limit, one level in
+        text = json.dumps({**result, "events": [], "junk": True})
     tmp = home / "result.json.tmp"
-    tmp.write_text(json.dumps(result))
+    tmp.write_text(text)
     os.replace(tmp, home / "result.json")
     return 0
 
