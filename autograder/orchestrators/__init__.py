@@ -24,8 +24,9 @@ the schedule (``cron=`` of     before the sandbox exists                 in the 
 ``.submit()``/``.map()`` calls
 warehouse rows                 the grader, from the SQLite file it      only the run can have
                                created for this submission, after the   written them; the checks
-                               sandbox has ended                        compare them with the
-                                                                        grading data
+                               sandbox has ended (``world.sqlite_rows``: compare them with the
+                               a copy of the regular file, no link,     grading data
+                               a few rows, a time limit)
 how the run ended              the kernel (exit status of the sandbox,  not writable from inside
                                time-outs the grader measured)
 what the file declares:        the sandbox (Prefect's ``Flow``/``Task``  the learner's code decides
@@ -33,9 +34,17 @@ tasks, retries, assets and     attributes, Dagster's                     them an
 their dependencies, retry      ``resolve_asset_graph()``), as JSON on    lies about them gains
 policies, asset checks,        a capped pipe                             nothing it could not get
 Dagster schedules                                                        by declaring them
-errors, task and step states   the sandbox                              used for messages only,
-                                                                         escaped and capped
+errors, task and step states,  the sandbox                              used for messages, escaped
+the run's own state                                                     and capped, and the state
+                                                                         beside the exit status:
+                                                                         the code decides it anyway
 =============================  =======================================  =========================
+
+The pipe is the learner's process speaking, and its code can write on it too. The engine keeps
+only JSON objects (and moves from import to run once, so no line buys time); the client takes
+each account in the shapes ``inside`` writes (``client.STRUCTURE``, ``client.RAN``), once. Any
+other line, a second account, or a shape ``inside`` never writes is meddling: a failing check,
+never a grader error and never a belief.
 
 "Side by side" is judged from what the file says, never from timings the run reports: Prefect's
 ``.submit()``/``.map()`` on the region task in the grader's own parse, Dagster's graph (no summary
