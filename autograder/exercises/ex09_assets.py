@@ -139,7 +139,15 @@ def _triggered(facts: Facts) -> RunInfo | None:
             "succeeds: check `outlets=` on publish and `schedule=` of orders_report.")
 def triggered_by_producer(facts: Facts) -> str:
     found = consumer(facts)
-    events = facts.run.asset_events.get(WRITER, ())
+    # An event is the task's own word (its process tells the Execution API what it updated, as in
+    # Airflow): only events of an asset the task declares, read from the serialized DAG, count.
+    declared = set(facts.dag.tasks[WRITER].outlets)
+    said = facts.run.asset_events.get(WRITER, ())
+    events = [uri for uri in said if uri in declared]
+    undeclared = sorted(set(said) - declared)
+    assert not undeclared, (
+        f"`{WRITER}` told Airflow at run time that it updated {_listed(undeclared)}, which it does "
+        f"not declare: the grader counts the assets a task declares, `@task(outlets=[ORDERS_CLEAN])`.")
     assert events, (f"`{WRITER}` succeeded but recorded no asset event: without "
                     f"`outlets=[ORDERS_CLEAN]` on it, Airflow never learns that the table changed.")
     run = _triggered(facts)
@@ -148,7 +156,7 @@ def triggered_by_producer(facts: Facts) -> str:
             f"`{WRITER}` recorded an event of {_listed(events)}, and Airflow created no run of "
             f"`{found.dag_id}` from it: `{found.dag_id}` must be scheduled on that asset, "
             f"`schedule=[ORDERS_CLEAN]`.")
-    sources = {(e["dag_id"], e["task_id"]) for e in run.consumed}
+    sources = {(e["dag_id"], e["task_id"]) for e in run.consumed if e["uri"] in declared}
     assert (facts.dag.dag_id, WRITER) in sources, (
         f"Airflow created a run of `{found.dag_id}`, but not from the event of `{WRITER}`: it "
         f"consumed events of {', '.join(f'{d}.{t}' for d, t in sorted(sources)) or 'nothing'}.")
@@ -221,7 +229,7 @@ EXERCISE = Exercise(
     checks=(*COMMON_HEAD, *COMMON_SCHEDULE, consumer_defined, outlet_declared, scheduled_on_asset,
             same_asset, tasks_succeeded,
             factories.warehouse_rows(TABLE, COLUMNS,
-                                     lambda facts: facts.expected["paid"], hidden=True,
+                                     lambda facts: facts.expected["paid"], hidden=True, writer=WRITER,
                                      hint=f"Keep the rows whose status is paid (`status.strip().lower() "
                                           f"== \"paid\"`) and insert (order_id, customer, amount) "
                                           f"tuples into `{TABLE}`."),
