@@ -117,6 +117,10 @@ MISTAKES = [
     (DAGSTER, "a retry delay of NaN", _structure(("assets", "sales_orders", "retry"),
                                                  {"max_retries": 2, "delay": float("nan")}),
      "structure.retries", ["`sales_orders` waits nan s between tries, not 10"]),
+    (PREFECT, "a cron that never fires", _source('cron="0 6 * * *"', 'cron="0 0 31 2 *"'), "schedule.cron",
+     ["the schedule '0 0 31 2 *' does not run every day at 06:00 UTC"]),
+    (DAGSTER, "a cron that never fires", _structure(("schedules", 0, "cron"), "0 0 31 2 *"), "schedule.cron",
+     ["the schedule '0 0 31 2 *' does not run every day at 06:00 UTC"]),
     (DAGSTER, "no Definitions", _structure(("defs",), None), "import.defs", ["defines no `dagster.Definitions`"]),
     (DAGSTER, "an asset missing", lambda f: f.structure["assets"].pop("asia_summary"), "structure.assets",
      ["missing: `asia_summary`"]),
@@ -182,6 +186,7 @@ def test_same_cron_compares_firing_times():
     assert shared.same_cron("0 6 * * 0-6", "0 6 * * *")
     assert not shared.same_cron("@daily", "0 6 * * *")
     assert not shared.same_cron("not a cron", "0 6 * * *")
+    assert not shared.same_cron("0 0 31 2 *", "0 6 * * *")  # valid, and never fires
 
 
 @pytest.mark.slow

@@ -109,16 +109,16 @@ def same_cron(got: str, want: str, days: int = 8) -> bool:
     from croniter import croniter
 
     start = datetime(2023, 10, 1, tzinfo=timezone.utc)
-    try:
+    try:  # "0 0 31 2 *" is valid and never fires: croniter gives up looking, with a ValueError
         a, b = croniter(got, start), croniter(want, start)
+        while True:
+            x, y = a.get_next(datetime), b.get_next(datetime)
+            if x != y:
+                return False
+            if x > start + timedelta(days=days):
+                return True
     except (ValueError, KeyError, TypeError):
         return False
-    while True:
-        x, y = a.get_next(datetime), b.get_next(datetime)
-        if x != y:
-            return False
-        if x > start + timedelta(days=days):
-            return True
 
 
 def is_seconds(value: Any, want: float) -> bool:
