@@ -169,6 +169,8 @@ def collect(exercise: Any, submission: Path, config: GradeConfig) -> FlowFacts:
     finally:
         if not config.keep_sandbox:
             shutil.rmtree(sandbox, ignore_errors=True)
+            for server in sandbox.parent.glob(f"prefect-server-{sandbox.name}-*"):
+                shutil.rmtree(server, ignore_errors=True)  # the engine's, if it was killed
     return facts
 
 

@@ -230,7 +230,10 @@ def main(spec_file: str) -> int:
         os.environ.update(QUIET)
         if spec["engine"] == "prefect":
             # The server's own folder, beside the grading home, that only the server's uid may enter.
-            server_home = Path(tempfile.mkdtemp(prefix="prefect-server-", dir=home.parent.parent))
+            # Named after the grading folder, so that the caller removes it if this process is
+            # killed at its deadline before it could.
+            server_home = Path(tempfile.mkdtemp(prefix=f"prefect-server-{home.parent.name}-",
+                                                dir=home.parent.parent))
         _warm(spec["engine"])
         marks["warm"] = time.monotonic() - started
         box = spec["box"]
