@@ -432,3 +432,22 @@ def test_the_warehouse_is_read_from_a_private_copy_whatever_the_learner_left_the
     assert "took longer than 1 s (is it a view without end?)" in _rows_or_why(db, seconds=1.0)
     assert time.monotonic() - started < 5
     assert sorted(p.name for p in db.parent.parent.iterdir()) == ["warehouse"]  # no copy left
+
+
+def test_a_task_log_keeps_its_end_however_much_the_task_prints(tmp_path):
+    from autograder.text import CappedLog
+
+    path = tmp_path / "task.log"
+    with open(path, "w+", buffering=1) as f:
+        log = CappedLog(f, limit=1000)
+        for i in range(5000):
+            log.write(f"line {i}\n")
+        log.write("Traceback: KeyError: 'amount'\n")
+    text = path.read_text()
+    assert len(text) <= 1000
+    assert text.startswith("[... earlier output cut ...]\n")
+    assert text.endswith("line 4999\nTraceback: KeyError: 'amount'\n")
+    small = tmp_path / "small.log"
+    with open(small, "w+", buffering=1) as f:
+        CappedLog(f, limit=1000).write("hello\n")
+    assert small.read_text() == "hello\n"

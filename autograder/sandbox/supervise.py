@@ -44,6 +44,7 @@ import structlog
 from autograder import flows
 from autograder.sandbox import inside, isolate, protocol
 from autograder.sandbox.isolate import Box, Limits
+from autograder.text import CappedLog
 
 MAX_XCOM_BYTES = 1 << 20
 PARALLELISM = 4  # task instances run at once, as the lab's LocalExecutor does
@@ -545,8 +546,8 @@ def start_task(ti: Any, spec: dict, launcher: Launcher, client: Any, events: Eve
     from airflow.sdk.api.datamodels._generated import TaskInstance as TaskInstanceSDK
 
     _TASK_COUNT[0] += 1
-    log_file = open(Path(spec["task_logs"]) / f"{run_index}-{_TASK_COUNT[0]:04d}-{ti.task_id}.log",  # noqa: SIM115
-                    "w", buffering=1)
+    path = Path(spec["task_logs"]) / f"{run_index}-{_TASK_COUNT[0]:04d}-{ti.task_id}.log"
+    log_file = CappedLog(open(path, "w+", buffering=1))  # noqa: SIM115
     log = structlog.wrap_logger(structlog.WriteLogger(log_file), processors=[render_task_event])
     what = TaskInstanceSDK(id=UUID(str(ti.id)), task_id=ti.task_id, dag_id=ti.dag_id, run_id=ti.run_id,
                            try_number=ti.try_number, map_index=ti.map_index,
