@@ -285,6 +285,8 @@ def _collect_run(facts: Facts, exercise: Any, submission: Path, raw: bytes, conf
                 "also": list(exercise.also_dags), "asset_runs": exercise.asset_runs,
                 "arrival": _arrival_spec(exercise, dags / "data", home),
                 "all_runs": runs}
+        # The run the exercise calls its first, and the second, by the order they were run in.
+        order = spec["arrival"]["order"] if spec["arrival"] else [0, 1]
         events, ended = _run_child(spec, env, home, config, server)
         _read_events(facts, events, ended)
         if facts.dag is not None and ended["phase"].startswith("run"):
@@ -294,19 +296,20 @@ def _collect_run(facts: Facts, exercise: Any, submission: Path, raw: bytes, conf
             facts.triggered = {d: [r for r in found if r.run_type == "asset_triggered"]
                                for d, found in by_dag.items()}
             ran = next((e for e in events if e["event"] == "ran"), None)
+            graded = dict(zip(order, runs, strict=False))  # fewer runs: the others never came
             # No run in the database: the run failed before creating one (a cycle, say).
-            facts.run = runs[0] if runs else RunInfo(
+            facts.run = graded.get(0) or RunInfo(
                 state=None, task_states={}, xcoms={}, failures={}, timed_out=ended["timed_out"],
                 crash=None if ended["timed_out"] or ran else _crash_text(ended),
                 error=ErrorInfo.from_dict(ran.get("error")) if ran else None)
-            facts.rerun = runs[1] if len(runs) > 1 else None
+            facts.rerun = graded.get(1)
             if exercise.warehouse_table:
                 try:
                     facts.warehouse_rows = warehouse.rows(exercise.warehouse_table)
                 except LookupError as exc:
                     facts.warehouse_error = str(exc)
             facts.mails = sink.mails
-        facts.output_tail = _task_logs(home / "tasks") or _tail(home / "output.log")
+        facts.output_tail = _task_logs(home / "tasks", order.index(0)) or _tail(home / "output.log")
         facts.dags_folder = f"{dags}/"
 
 
@@ -319,8 +322,13 @@ def _arrival_spec(exercise: Any, data: Path, home: Path) -> dict | None:
     arrival = exercise.arrival
     if arrival is None:
         return None
+    # Runs in a random order (``order[i]``: which of ``arrival.after`` run i gets), so that a DAG
+    # cannot tell from its run's place, date or a note left by the run before whether the file
+    # will come: only by looking for it.
+    order = list(range(len(arrival.after)))
+    secrets.SystemRandom().shuffle(order)
     return {"source": str(exercise.arrivals / arrival.source), "target": str(data / arrival.target),
-            "staging": str(home), "after": list(arrival.after)}
+            "staging": str(home), "after": [arrival.after[i] for i in order], "order": order}
 
 
 def scratch_dir() -> str | None:
@@ -586,9 +594,10 @@ def _tail(path: Path, size: int = OUTPUT_TAIL) -> str:
         return ""
 
 
-def _task_logs(folder: Path, per_task: int = 64 << 10) -> str:
-    """The first run's task logs in the order the tasks ran, each framed as ``dag.test()`` does,
-    then those of the runs its asset events triggered (``flows.TRIGGERED_RUN`` on)."""
+def _task_logs(folder: Path, first: int = 0, per_task: int = 64 << 10) -> str:
+    """The task logs of run ``first`` (the one the exercise calls its first) in the order the tasks
+    ran, each framed as ``dag.test()`` does, then those of the runs its asset events triggered
+    (``flows.TRIGGERED_RUN`` on)."""
     from autograder.flows import TRIGGERED_RUN
 
     def run_of(path: Path) -> int:
@@ -598,7 +607,7 @@ def _task_logs(folder: Path, per_task: int = 64 << 10) -> str:
     triggered = sorted((p for p in folder.glob("*-*.log") if run_of(p) >= TRIGGERED_RUN),
                        key=lambda p: (run_of(p), p.name))
     parts = []
-    for path in [*sorted(folder.glob("0-*.log")), *triggered]:
+    for path in [*sorted(folder.glob(f"{first}-*.log")), *triggered]:
         task_id = path.stem.split("-", 2)[2]
         parts += [f"[DAG TEST] starting task_id={task_id} map_index=-1", _tail(path, per_task),
                   f"[DAG TEST] end task task_id={task_id} map_index=-1"]

@@ -451,3 +451,17 @@ def test_a_task_log_keeps_its_end_however_much_the_task_prints(tmp_path):
     with open(small, "w+", buffering=1) as f:
         CappedLog(f, limit=1000).write("hello\n")
     assert small.read_text() == "hello\n"
+
+
+def test_the_runs_where_a_file_arrives_and_where_it_never_does_come_in_a_random_order(tmp_path):
+    from autograder.runner import _arrival_spec
+
+    exercise = find("ex10")
+    orders = set()
+    for _ in range(60):
+        spec = _arrival_spec(exercise, tmp_path / "data", tmp_path)
+        order = spec["order"]
+        assert sorted(order) == [0, 1]
+        assert spec["after"] == [exercise.arrival.after[i] for i in order]
+        orders.add(tuple(order))
+    assert orders == {(0, 1), (1, 0)}  # 2**-59 that one of them never comes up

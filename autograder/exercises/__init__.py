@@ -46,7 +46,9 @@ def chain(*tasks: str) -> frozenset[tuple[str, str]]:
 @dataclass(frozen=True)
 class Arrival:
     """A file the grader makes appear during a run: ``arrivals/<source>`` becomes
-    ``data/<target>`` ``after[i]`` seconds after run ``i`` started; None: it never arrives."""
+    ``data/<target>`` ``after[i]`` seconds after run ``i`` started; None: it never arrives. The
+    runs are made in a random order; ``Facts.run`` is the one of ``after[0]``, ``Facts.rerun``
+    the one of ``after[1]``."""
 
     source: str
     target: str

@@ -1,7 +1,8 @@
 """Exercise 10: a sensor waits for a file; trigger rules decide what runs when it comes and when not.
 
-The grader runs the DAG twice on its own data. In the first run it makes the awaited file appear
-a little after the run started (``Arrival``); in the second the file never comes. Every verdict
+The grader runs the DAG twice on its own data. In one run it makes the awaited file appear a
+little after the sensor began to wait (``Arrival``); in the other the file never comes, in an order
+drawn at random for each grading, so that only looking for the file tells them apart. Every verdict
 rests on what the grader's metadata database recorded: each task's state, when the sensor started
 and ended, how often it was rescheduled.
 """
@@ -39,7 +40,7 @@ FILE = "data/incoming/orders.csv"
 
 
 def expected_from(data: Path) -> dict[str, Any]:
-    """The summary of the orders file the grader delivers during the first run."""
+    """The summary of the orders file the grader delivers during one of the runs."""
     with open(data.parent / "arrivals" / "orders.csv", newline="") as f:
         amounts = [float(r["amount"]) for r in csv.DictReader(f)]
     return {"orders": len(amounts), "revenue": round(sum(amounts), 2)}
@@ -166,7 +167,7 @@ def load_output(facts: Facts) -> str:
 def file_missing(facts: Facts) -> str:
     run = facts.rerun
     which = f"{FILE} never arrives"
-    assert run is not None, (f"The grader did not get to the run where {which}: the first run did not "
+    assert run is not None, (f"The grader did not get to the run where {which}: the other run did not "
                              "end in time.")
     problems = []
     sensor = run.task_states.get(SENSOR)
