@@ -84,8 +84,8 @@ def file_parses(facts: Facts) -> None:
         f"exercises/{facts.exercise.id}/dag.py.")
     err = facts.syntax_error
     if err:
-        raise AssertionError(f"{facts.filename} is not valid Python: {err.message} at line "
-                             f"{err.line}: {(err.code or '').strip()}")
+        where = f" at line {err.line}: {(err.code or '').strip()}" if err.line else ""
+        raise AssertionError(f"{facts.filename} is not valid Python: {err.message}{where}")
 
 
 @check("import.loads", title="Airflow can import the DAG file", points=1, needs=["file.parses"],

@@ -106,12 +106,20 @@ def _limits(config: GradeConfig):
     return lambda: _set_limits(config.cpu_seconds, config.memory_bytes, config.file_bytes)
 
 
+# What Python's parser raises for an expression nested thousands deep ("- - - ... 1"), instead
+# of a SyntaxError.
+TOO_DEEP = (MemoryError, RecursionError)
+TOO_DEEP_MESSAGE = "an expression is nested too deeply for Python's parser"
+
+
 def syntax_facts(facts: Facts) -> None:
     try:
         compile(facts.source or "", facts.filename, "exec", dont_inherit=True)
     except SyntaxError as exc:
         facts.syntax_error = ErrorInfo(type=type(exc).__name__, message=exc.msg or "",
                                        line=exc.lineno, code=(exc.text or "").rstrip("\n"))
+    except TOO_DEEP:
+        facts.syntax_error = ErrorInfo(type="SyntaxError", message=TOO_DEEP_MESSAGE)
 
 
 def airflow2_idioms(path: Path, source: str | None = None) -> list[dict]:
@@ -166,7 +174,7 @@ def _airflow_imports(source: str | None) -> list[tuple[str, str, int]]:
     try:
         with _AST_LOCK:
             tree = ast.parse(source or "")
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, *TOO_DEEP):
         return []
     return [(node.module, alias.name, node.lineno) for node in ast.walk(tree)
             if isinstance(node, ast.ImportFrom) and node.level == 0

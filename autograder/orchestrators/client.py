@@ -114,6 +114,10 @@ def collect(exercise: Any, submission: Path, config: GradeConfig) -> FlowFacts:
         facts.syntax_error = ErrorInfo(type=type(exc).__name__, message=getattr(exc, "msg", str(exc)),
                                        line=line, code=(getattr(exc, "text", "") or "").rstrip("\n"))
         return facts
+    except (MemoryError, RecursionError):  # "- - - ... 1" thousands deep
+        facts.syntax_error = ErrorInfo(type="SyntaxError",
+                                       message="an expression is nested too deeply for Python's parser")
+        return facts
     if exercise.grading_data.exists():
         facts.expected = exercise.expected_from(exercise.grading_data)
     facts.not_isolated = isolate.available() if config.sandbox else \
