@@ -224,10 +224,77 @@ OTHER_ANSWERS |= {
                   'publish_states = {"publish": "failed", "page": "skipped", "summary": "skipped", "done": "success"}'],
     },
 }
-# Notebooks whose every question has other answers above.
-ANSWERED_IN_FULL = {"01_why_orchestration", "02_architecture", "03_first_dag", "04_taskflow", "05_operators",
-                    "08_scheduling", "09_assets", "10_sensors_trigger_rules", "13_debugging", "15_prefect_dagster"}
-
+OTHER_ANSWERS |= {
+    "l00_q1_answer": {
+        "correct": ['ui_url = f"http://127.0.0.1:{engine.read_state(LabPaths.default()).port}"\n'
+                    'airflow_version = str(lab.client().get("/version")["version"])'],
+        "wrong": ['ui_url = "http://localhost:8080"\nairflow_version = lab.client().get("/version")["version"]',
+                  'ui_url = engine.status().url\nairflow_version = "2.10.5"'],  # a tutorial's version
+    },
+    "l00_q2_answer": {
+        "correct": ['password_file = LabPaths.default().home / "simple_auth_manager_passwords.json.generated"\n'
+                    'with password_file.open() as opened:\n    admin_password = json.load(opened)["admin"]'],
+        "wrong": ['password_file = str(engine.status().password_file)\n'  # a str, not a Path
+                  'admin_password = json.loads(Path(password_file).read_text())["admin"]',
+                  'password_file = engine.status().password_file\nadmin_password = "admin"'],
+    },
+    "l06_q1_answer": {
+        # The solution's first line takes the cell's indentation; the lines after it carry their own.
+        "correct": ['extract, report = EmptyOperator(task_id="extract"), EmptyOperator(task_id="report")\n'
+                    '    cleans = [EmptyOperator(task_id=f"clean_{region}") for region in ("eu", "us")]\n'
+                    '    chain(extract, cleans, report)'],
+        "wrong": ['extract = EmptyOperator(task_id="extract")\n'  # one line, not a fan-out
+                  '    clean_us = EmptyOperator(task_id="clean_us")\n'
+                  '    clean_eu = EmptyOperator(task_id="clean_eu")\n'
+                  '    report = EmptyOperator(task_id="report")\n'
+                  '    chain(extract, clean_us, clean_eu, report)',
+                  'extract = EmptyOperator(task_id="extract")\n'  # the fan-in forgotten
+                  '    clean_us = EmptyOperator(task_id="clean_us")\n'
+                  '    clean_eu = EmptyOperator(task_id="clean_eu")\n'
+                  '    report = EmptyOperator(task_id="report")\n'
+                  '    chain(extract, [clean_us, clean_eu])'],
+    },
+    "l06_q2_answer": {
+        "correct": ['import pandas as pd\n'
+                    'frame = pd.DataFrame(list(tis.values()))\n'
+                    'max_parallel = int(max(((frame["start_date"] <= moment) & (frame["end_date"] > moment)).sum()\n'
+                    '                       for moment in frame["start_date"]))'],
+        "wrong": ['max_parallel = len(tis)',  # every task of the run
+                  'max_parallel = 1'],  # "tasks run one after another"
+    },
+    "l07_q1_answer": {
+        "correct": ['users_loaded = int(lab.xcom(etl_id, etl_run, "load"))\n'
+                    'first_email = {user["user_id"]: user["email"] for user in lab.xcom(etl_id, etl_run, "transform")}[1]'],
+        "wrong": ['users_loaded = 0\nfirst_email = "ada@example.com"',
+                  'users_loaded = len(USERS)\nfirst_email = USERS[0]["email"].upper()'],
+    },
+    "l07_q2_answer": {
+        "correct": ['good_xcoms = set("ace")', 'good_xcoms = {"e", "c", "a"}'],
+        "wrong": ['good_xcoms = set("abcde")', 'good_xcoms = {"a", "e"}'],  # an S3 key is a good XCom
+    },
+    "l14_q1_answer": {
+        "correct": ['regions_edges = {("extract_all", "process_us"), ("extract_all", "process_eu"),\n'
+                    '                 ("extract_all", "process_asia"), ("process_us", "merge_results"),\n'
+                    '                 ("process_eu", "merge_results"), ("process_asia", "merge_results"),\n'
+                    '                 ("merge_results", "send_report")}'],
+        "wrong": ['regions_edges = {("extract_all", "process_us"), ("process_us", "process_eu"),\n'
+                  '                 ("process_eu", "process_asia"), ("process_asia", "merge_results")}',
+                  'regions_edges = {("extract_all", "process_us"), ("extract_all", "process_eu"),\n'
+                  '                 ("extract_all", "process_asia"), ("process_us", "merge_results"),\n'
+                  '                 ("process_eu", "merge_results"), ("merge_results", "send_report")}'],
+    },
+    "l14_q2_answer": {
+        "correct": ['kept = []\n'
+                    '    for row in rows:\n'
+                    '        if int(row["age"]) > 18:\n'
+                    '            kept.append(dict(row, id=int(row["id"]), age=int(row["age"])))\n'
+                    '    return kept'],
+        "wrong": ['return [{**row, "id": int(row["id"]), "age": int(row["age"])} for row in rows\n'
+                  '            if int(row["age"]) >= 18]',
+                  'return [{**row, "id": int(row["id"]), "age": int(row["age"])} for row in rows\n'
+                  '            if row["age"] > "18"]'],  # text compared, not numbers
+    },
+}
 # What a notebook's text says about the live lab, checked in its kernel after it ran.
 CLAIMS: dict[str, list[str]] = {
     "02_architecture": [
@@ -332,7 +399,6 @@ OTHER_ANSWERS |= {
                   'rows_after_rerun = {"l11_sales": 42, "l11_sales_appended": 42}'],  # both double
     },
 }
-ANSWERED_IN_FULL |= {"11_backfill_versioning"}
 CLAIMS |= {
     "11_backfill_versioning": [
         # Today's run, which catchup=False allows when the DAG is unpaused, wrote today's partition.
@@ -381,7 +447,6 @@ OTHER_ANSWERS |= {
                   'failing_after_fix = set()'],
     },
 }
-ANSWERED_IN_FULL |= {"12_variables_connections_testing"}
 CLAIMS |= {
     "12_variables_connections_testing": [
         # warehouse comes from the secrets backend's file, not the metadata database; no Fernet key.
@@ -531,6 +596,16 @@ def test_nbgrader_can_make_the_student_version(lesson):
             compile(cell.source, nbgrader(cell)["grade_id"], "exec")
 
 
+@pytest.mark.parametrize("lesson", LESSONS, ids=by_slug)
+def test_every_assert_of_a_question_says_why_it_failed(lesson):
+    """A learner whose answer fails reads the assert's message: a bare assert says nothing."""
+    for cell in read(lesson).cells:
+        if nbgrader(cell).get("grade"):
+            tree = ast.parse(TransformerManager().transform_cell(cell.source))
+            bare = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Assert) and node.msg is None]
+            assert not bare, f"{lesson.notebook.name} {nbgrader(cell)['grade_id']}: give these a message: {bare}"
+
+
 def test_lesson_dag_ids_carry_their_lesson_prefix_and_never_take_an_exercise_id():
     exercise_ids = {m for path in (REPO_ROOT / "exercises").glob("*/*.py")
                     for m in EXERCISE_DAG_ID.findall(path.read_text())}
@@ -568,6 +643,25 @@ def test_exercises_notebook_names_only_exercises_of_the_manifest():
     assert set(exercises_lesson.exercises) <= named
 
 
+def test_the_lesson_checklist_sends_each_exercise_to_the_notebook_that_teaches_it():
+    """A row "| what | notebooks | exercises |" of the exercises notebook's checklist table lists the
+    notebook of each exercise it names (the lesson course.yml gives that exercise), so that the
+    table stays right when lessons are numbered again."""
+    taught_in = {exercise: lesson.slug[:2] for lesson in LESSONS for exercise in lesson.exercises
+                 if lesson.slug != "14_exercises"}
+    text = "\n".join(cell.source for cell in read(lesson_named("14_exercises")).cells)
+    rows = re.findall(r"^\|([^|\n]+)\|\s*([\d, ]+?)\s*\|([^|\n]*)\|$", text, re.M)
+    assert len(rows) >= 6, "the checklist table was not found: is the pattern still right?"
+    for what, notebooks, exercises in rows:
+        numbers = set(re.findall(r"\d\d", notebooks))
+        assert numbers, what
+        for exercise in re.findall(r"\bex\d\d_[a-z0-9_]+", exercises):
+            if exercise in taught_in:
+                assert taught_in[exercise] in numbers, (
+                    f"the row '{what.strip()}' names {exercise}, taught in notebook {taught_in[exercise]}, "
+                    f"but lists notebooks {notebooks.strip()}")
+
+
 @pytest.mark.parametrize("lesson", LESSONS, ids=by_slug)
 def test_notebook_names_a_kernel_that_make_setup_registers(lesson):
     kernel = read(lesson).metadata.kernelspec.name
@@ -580,12 +674,16 @@ def test_other_answers_name_graded_questions_and_cover_whole_notebooks():
                                if nbgrader(cell).get("solution")] for lesson in LESSONS}
     known = {grade_id for ids in questions.values() for grade_id in ids}
     assert set(OTHER_ANSWERS) <= known, f"not graded questions: {sorted(set(OTHER_ANSWERS) - known)}"
+    cells = {nbgrader(cell)["grade_id"]: cell.source for lesson in LESSONS for cell in read(lesson).cells
+             if nbgrader(cell).get("solution")}
     for grade_id, answers in OTHER_ANSWERS.items():
         assert answers["correct"] and answers["wrong"], f"{grade_id}: give correct and wrong answers"
-        for answer in answers["correct"] + answers["wrong"]:
-            compile(answer, grade_id, "exec")
-    for slug in ANSWERED_IN_FULL:
-        missing = [grade_id for grade_id in questions[slug] if grade_id not in OTHER_ANSWERS]
+        solution = SOLUTION.search(cells[grade_id])
+        for answer in answers["correct"] + answers["wrong"]:  # as it will stand in the cell
+            cell = solution.string[:solution.start()] + answer + solution.string[solution.end():]
+            compile(TransformerManager().transform_cell(cell), grade_id, "exec")
+    for slug, ids in questions.items():  # every graded question, in every notebook
+        missing = [grade_id for grade_id in ids if grade_id not in OTHER_ANSWERS]
         assert not missing, f"{slug}: no other answers for {missing}"
     assert set(CLAIMS) | SPAWNED <= set(questions)
 
@@ -759,6 +857,9 @@ def answers_and_claims_problems(client: NotebookClient, lesson: manifest.Lesson)
             elif not correct and not (error or "").startswith("AssertionError"):
                 problems.append(f"{grade_id}: the wrong answer\n{answer}\n"
                                 f"{'passes' if error is None else 'raises ' + error}")
+            elif not correct and not error.removeprefix("AssertionError:").strip():
+                problems.append(f"{grade_id}: the wrong answer\n{answer}\nfails without saying why: "
+                                "give the assert a message")
     for claim in CLAIMS.get(lesson.slug, []):
         if error := run_scratch(client, claim):
             problems.append(f"the notebook says what the lab does not:\n{claim}\n{error}")
