@@ -2,7 +2,9 @@
 
   * 1 Celery worker of concurrency 1, then 2 workers of concurrency 1 (`python -m course cluster`:
     Redis broker, PostgreSQL metadata database; each worker grades through its own warm grader);
-  * `python -m autograder grade-class --jobs 2` on the same submissions, for comparison.
+  * `python -m autograder grade-class --jobs 2` on the same submissions, for comparison;
+  * `grade-class --jobs 1` once: what a second grader beside the first gains on this machine
+    without Airflow at all, the ceiling for what a second worker can gain.
 
 Each DAG figure is one run's wall time from the trigger to the run's end on a fresh cluster (the
 workers' warm graders start with the cluster, before it). The class is benchmarks/class_grading.py's
@@ -52,11 +54,11 @@ def dag_run(home: Path, workers: int, submitted: Path, out: Path, postgres_url: 
         cluster.stop(home, quiet=True)
 
 
-def grade_class_run(submitted: Path, out: Path) -> float:
-    """Seconds `grade-class --jobs 2` takes on the same class (a fresh output folder)."""
+def grade_class_run(submitted: Path, out: Path, jobs: int = 2) -> float:
+    """Seconds `grade-class --jobs N` takes on the same class (a fresh output folder)."""
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "autograder", "grade-class", str(submitted), "--out",
-                    str(out), "--jobs", "2"], cwd=ROOT, check=True, capture_output=True)
+                    str(out), "--jobs", str(jobs)], cwd=ROOT, check=True, capture_output=True)
     return time.perf_counter() - t0
 
 
@@ -74,6 +76,7 @@ def main() -> int:
         make_class(submitted, args.size)
         # grade-class runs before, between and after the two cluster runs: each cluster run is
         # compared with the grade-class runs on either side of it, under the same load.
+        one_job_s = grade_class_run(submitted, Path(tmp) / "out-one-job", jobs=1)
         baseline_s.append(grade_class_run(submitted, Path(tmp) / "out-class0"))
         for workers in (1, 2):
             cluster_s[workers] = dag_run(Path(tmp) / f"cluster{workers}", workers, submitted,
@@ -89,6 +92,7 @@ def main() -> int:
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"| {'way':36} | submissions/min | seconds | vs grade-class around it |")
     print(f"|{'-' * 38}|-----------------|---------|--------------------------|")
+    print(f"| {'grade-class --jobs 1':36} | {rate(one_job_s):15.1f} | {one_job_s:7.0f} | {'':24} |")
     for n, seconds in enumerate(baseline_s):
         print(f"| {f'grade-class --jobs 2 (run {n + 1})':36} | {rate(seconds):15.1f} | {seconds:7.0f} |"
               f" {'':24} |")
@@ -100,6 +104,8 @@ def main() -> int:
     scaled = two_local / (one / around[1])
     print(f"2 workers / 1 worker = {two / one:.2f}x as measured, {scaled:.2f}x with each run taken "
           f"against the grade-class runs around it (target >= 1.7x: {'met' if scaled >= 1.7 else 'NOT met'})")
+    print(f"Without Airflow, a second grader gains grade-class --jobs 2 / --jobs 1 = "
+          f"{one_job_s / baseline_s[0]:.2f}x on this machine: the most a second worker could gain")
     print(f"2 workers / grade-class --jobs 2 around it = {two_local:.2f}x "
           f"(target >= 0.8x: {'met' if two_local >= 0.8 else 'NOT met'})")
     return 0
