@@ -330,8 +330,9 @@ def wait_for_catchup(dag_id: str, timeout: float = 120.0) -> list[dict]:
         if caught_up and all(r["state"] in FINISHED for r in runs):
             return sorted(runs, key=lambda r: r["logical_date"] or r["run_after"])
         if time.monotonic() > deadline:
+            so_far = [(r["logical_date"], r["state"]) for r in runs]
             raise LabTimeout(f"{dag_id}: the scheduler has not caught up after {timeout:.0f} s: next run "
-                             f"due {upcoming}, runs so far {[(r['logical_date'], r['state']) for r in runs]}. "
+                             f"due {upcoming}, runs so far {so_far}. "
                              "Is the DAG paused? See its Runs tab.")
         time.sleep(0.5)
 
@@ -377,7 +378,7 @@ def process_table() -> pandas.DataFrame:
 
 
 def process_title(cmdline: list[str]) -> str:
-    """A process's command as a reader knows it: "airflow scheduler", not ".../python .../airflow scheduler"."""
+    """A process's command as a reader knows it: "airflow scheduler", not ".../python .../airflow ..."."""
     words = " ".join(cmdline).split()  # a process that renamed itself has one long "word"
     if "multiprocessing.resource_tracker" in " ".join(words):
         return "python resource tracker"

@@ -71,9 +71,9 @@ def _objective(path: Path, slug: str, item: object) -> Objective:
                             f"`text:` plus the `cells:` (nbgrader grade_ids) that exercise it:\n"
                             f"{OBJECTIVE_FORMAT.format(text=item, number=slug[:2])}")
     if not isinstance(item, dict) or set(item) != {"text", "cells"}:
+        example = OBJECTIVE_FORMAT.format(text="Read and write cron schedules", number=slug[:2])
         raise ManifestError(f"{where}: an objective has exactly the keys `text` and `cells`, got "
-                            f"{item!r}. For example:\n"
-                            f"{OBJECTIVE_FORMAT.format(text='Read and write cron schedules', number=slug[:2])}")
+                            f"{item!r}. For example:\n{example}")
     text, cells = item["text"], item["cells"]
     if not isinstance(text, str) or not text.strip():
         raise ManifestError(f"{where}: the objective's `text` must be a sentence, got {text!r}")

@@ -54,7 +54,9 @@ def process_region(sales: list[dict], region: str) -> dict:
 def load_warehouse(merged: dict) -> int:
     """Replace the rows of region_sales with one row per region and one for the total."""
     with sqlite3.connect(os.environ.get("WAREHOUSE_DB", "warehouse.db")) as db:
-        db.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (region TEXT PRIMARY KEY, orders INTEGER, revenue REAL)")
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (region TEXT PRIMARY KEY, orders INTEGER, revenue REAL)"
+        )
         raise NotImplementedError("TODO: delete the old rows, insert the new ones, return their number")
 
 

@@ -72,7 +72,9 @@ def warehouse_regions(region_totals: dict) -> dg.MaterializeResult:
     """The warehouse table region_sales: one row per region and one for the total."""
     rows = [(name, r["orders"], r["revenue"]) for name, r in region_totals.items()]
     with sqlite3.connect(os.environ.get("WAREHOUSE_DB", "warehouse.db")) as db:
-        db.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (region TEXT PRIMARY KEY, orders INTEGER, revenue REAL)")
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (region TEXT PRIMARY KEY, orders INTEGER, revenue REAL)"
+        )
         db.execute(f"DELETE FROM {TABLE}")  # a re-run replaces the rows instead of adding to them
         db.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?)", rows)
     return dg.MaterializeResult(metadata={"rows": len(rows)})
