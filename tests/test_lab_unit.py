@@ -162,10 +162,12 @@ def test_port_left_in_time_wait_by_a_stopped_server_counts_as_free():
 
 
 def test_process_title_names_commands_as_a_reader_knows_them():
-    assert lab.process_title(["/x/.venv/bin/python", "/x/.venv/bin/airflow", "scheduler"]) == "airflow scheduler"
-    assert lab.process_title(["airflow worker -- LocalExecutor: <idle>"]) == "airflow worker -- LocalExecutor: <idle>"
-    assert lab.process_title(["/usr/bin/python3", "-c", "from multiprocessing.resource_tracker import main;main(7)"]) \
-        == "python resource tracker"
+    scheduler = ["/x/.venv/bin/python", "/x/.venv/bin/airflow", "scheduler"]
+    assert lab.process_title(scheduler) == "airflow scheduler"
+    renamed = "airflow worker -- LocalExecutor: <idle>"
+    assert lab.process_title([renamed]) == renamed
+    tracker = ["/usr/bin/python3", "-c", "from multiprocessing.resource_tracker import main;main(7)"]
+    assert lab.process_title(tracker) == "python resource tracker"
     assert lab.process_title([]) == ""
 
 
@@ -201,7 +203,8 @@ def test_wait_for_catchup_waits_until_no_run_is_due_and_every_run_finished(monke
 
         def dag(self, dag_id):
             self.calls += 1  # the scheduler makes one run per look, the last one on the third
-            return {"next_dagrun_run_after": None if self.calls >= 3 else "2023-10-0%dT00:00:00Z" % (self.calls + 1)}
+            next_run = None if self.calls >= 3 else f"2023-10-0{self.calls + 1}T00:00:00Z"
+            return {"next_dagrun_run_after": next_run}
 
         def runs(self, dag_id):
             made = [{"run_type": "scheduled", "logical_date": f"2023-10-0{n}T00:00:00Z", "run_after": "",
@@ -280,7 +283,9 @@ class FakeBackfillClient:
         return type("Reply", (), {"json": lambda self: answer})()
 
     def get(self, path, **params):
-        return {"backfills": [{"id": 1, "from_date": "2023-10-02T00:00:00Z", "to_date": "2023-10-08T00:00:00Z"}]}
+        return {"backfills": [
+            {"id": 1, "from_date": "2023-10-02T00:00:00Z", "to_date": "2023-10-08T00:00:00Z"},
+        ]}
 
     def runs(self, dag_id):
         return self._runs
@@ -293,7 +298,8 @@ def test_backfill_asks_again_while_sqlite_is_locked_with_the_dag_paused_meanwhil
     monkeypatch.setattr(lab.time, "sleep", lambda _: None)
     assert lab.backfill("d", "2023-10-02", "2023-10-08")["id"] == 7
     assert fake.pauses == [True, False] and not fake.paused  # unpaused again, as it was
-    refused = FakeBackfillClient([RuntimeError("POST /api/v2/backfills -> 409: already running")], paused=True)
+    refused = FakeBackfillClient(
+        [RuntimeError("POST /api/v2/backfills -> 409: already running")], paused=True)
     monkeypatch.setattr(lab, "client", lambda: refused)
     with pytest.raises(RuntimeError, match="409"):
         lab.backfill("d", "2023-10-02", "2023-10-08")
@@ -305,7 +311,8 @@ def test_wait_for_backfill_says_a_paused_dag_keeps_its_runs_queued(monkeypatch):
             {"run_type": "backfill", "logical_date": "2023-09-30T00:00:00Z", "state": "queued"},
             {"run_type": "manual", "logical_date": "2023-10-04T00:00:00Z", "state": "success"}]
     monkeypatch.setattr(lab, "client", lambda: FakeBackfillClient([], runs=runs, paused=True))
-    with pytest.raises(RuntimeError, match=r"d is paused, so its backfill runs wait in 'queued' \(1 of them\)"):
+    with pytest.raises(RuntimeError,
+                       match=r"d is paused, so its backfill runs wait in 'queued' \(1 of them\)"):
         lab.wait_for_backfill("d")
     done = [dict(run, state="success") for run in runs]
     monkeypatch.setattr(lab, "client", lambda: FakeBackfillClient([], runs=done))
