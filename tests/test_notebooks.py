@@ -96,7 +96,8 @@ OTHER_ANSWERS: dict[str, dict[str, list[str]]] = {
         "wrong": ['new_schedule = "@daily"', 'new_schedule = "0 2 * * 1-5"'],
     },
     "l05_q1_answer": {
-        "correct": ["rendered_command = 'echo \"Processing date: ' + pendulum.date(2023, 10, 15).to_date_string() + '\"'",
+        "correct": ["rendered_command = 'echo \"Processing date: ' "
+                    "+ pendulum.date(2023, 10, 15).to_date_string() + '\"'",
                     "rendered_command = 'echo \"Processing date: 2023-10-15\" '"],
         "wrong": ["rendered_command = 'echo \"Processing date: 2023-10-15T03:00:00+00:00\"'",  # logical_date
                   "rendered_command = 'echo \"Processing date: 2023-10-14\"'"],  # Airflow 2's day
@@ -121,7 +122,8 @@ OTHER_ANSWERS: dict[str, dict[str, list[str]]] = {
         "wrong": ['logical_date_airflow3 = pendulum.datetime(2023, 10, 14, 3, tz="UTC")\n'
                   'logical_date_airflow2 = pendulum.datetime(2023, 10, 13, 3, tz="UTC")',
                   # both labelled the moment they are due
-                  'logical_date_airflow3 = logical_date_airflow2 = pendulum.datetime(2023, 10, 15, 3, tz="UTC")'],
+                  'logical_date_airflow3 = logical_date_airflow2 = pendulum.datetime(2023, 10, 15, 3, '
+                  'tz="UTC")'],
     },
     "l13_q1_answer": {
         "correct": ['exception_type = KeyError.__name__\nbad_key = "execution_date"'],
@@ -203,17 +205,20 @@ OTHER_ANSWERS |= {
         "wrong": [  # the orders updates made before l09_needs_both existed counted
                   'runs_after_customers = {"l09_needs_both", "l09_needs_either"}\n'
                   'needs_both_still_waits_for = None',
-                  'runs_after_customers = {"l09_needs_either"}\nneeds_both_still_waits_for = "l09_customers"'],
+                  'runs_after_customers = {"l09_needs_either"}\nneeds_both_still_waits_for = '
+                  '"l09_customers"'],
     },
 }
 OTHER_ANSWERS |= {
     "l10_q1_answer": {
-        "correct": ['invoice_states = dict(report="success", load_invoice="skipped", wait_for_invoice="skipped")'],
+        "correct": ['invoice_states = dict(report="success", load_invoice="skipped", '
+                    'wait_for_invoice="skipped")'],
         "wrong": [  # soft_fail forgotten: a timed-out sensor fails
                   'invoice_states = {"wait_for_invoice": "failed", "load_invoice": "upstream_failed",\n'
                   '                  "report": "success"}',
                   # a skip that stops at the sensor
-                  'invoice_states = {"wait_for_invoice": "skipped", "load_invoice": "success", "report": "success"}'],
+                  'invoice_states = {"wait_for_invoice": "skipped", "load_invoice": "success", "report": '
+                  '"success"}'],
     },
     "l10_q2_answer": {
         "correct": ['publish_states = {task: "upstream_failed" for task in ("publish", "summary")}\n'
@@ -221,18 +226,21 @@ OTHER_ANSWERS |= {
         "wrong": [  # none_failed_min_one_success read as "runs when one upstream succeeded"
                   'publish_states = {"publish": "upstream_failed", "page": "success", "summary": "success",\n'
                   '                  "done": "success"}',
-                  'publish_states = {"publish": "failed", "page": "skipped", "summary": "skipped", "done": "success"}'],
+                  'publish_states = {"publish": "failed", "page": "skipped", "summary": "skipped", "done": '
+                  '"success"}'],
     },
 }
 OTHER_ANSWERS |= {
     "l00_q1_answer": {
         "correct": ['ui_url = f"http://127.0.0.1:{engine.read_state(LabPaths.default()).port}"\n'
                     'airflow_version = str(lab.client().get("/version")["version"])'],
-        "wrong": ['ui_url = "http://localhost:8080"\nairflow_version = lab.client().get("/version")["version"]',
+        "wrong": ['ui_url = "http://localhost:8080"\nairflow_version = '
+                  'lab.client().get("/version")["version"]',
                   'ui_url = engine.status().url\nairflow_version = "2.10.5"'],  # a tutorial's version
     },
     "l00_q2_answer": {
-        "correct": ['password_file = LabPaths.default().home / "simple_auth_manager_passwords.json.generated"\n'
+        "correct": ['password_file = LabPaths.default().home / '
+                    '"simple_auth_manager_passwords.json.generated"\n'
                     'with password_file.open() as opened:\n    admin_password = json.load(opened)["admin"]'],
         "wrong": ['password_file = str(engine.status().password_file)\n'  # a str, not a Path
                   'admin_password = json.loads(Path(password_file).read_text())["admin"]',
@@ -257,14 +265,16 @@ OTHER_ANSWERS |= {
     "l06_q2_answer": {
         "correct": ['import pandas as pd\n'
                     'frame = pd.DataFrame(list(tis.values()))\n'
-                    'max_parallel = int(max(((frame["start_date"] <= moment) & (frame["end_date"] > moment)).sum()\n'
+                    'max_parallel = int(max(((frame["start_date"] <= moment) & (frame["end_date"] > '
+                    'moment)).sum()\n'
                     '                       for moment in frame["start_date"]))'],
         "wrong": ['max_parallel = len(tis)',  # every task of the run
                   'max_parallel = 1'],  # "tasks run one after another"
     },
     "l07_q1_answer": {
         "correct": ['users_loaded = int(lab.xcom(etl_id, etl_run, "load"))\n'
-                    'first_email = {user["user_id"]: user["email"] for user in lab.xcom(etl_id, etl_run, "transform")}[1]'],
+                    'first_email = {user["user_id"]: user["email"] for user in lab.xcom(etl_id, etl_run, '
+                    '"transform")}[1]'],
         "wrong": ['users_loaded = 0\nfirst_email = "ada@example.com"',
                   'users_loaded = len(USERS)\nfirst_email = USERS[0]["email"].upper()'],
     },
@@ -318,7 +328,8 @@ CLAIMS: dict[str, list[str]] = {
     "04_taskflow": [
         # summarize ran as three mapped instances; load got their values in map_index order.
         "mapped = instances[instances['task_id'] == 'summarize']\n"
-        "assert sorted(mapped['map_index']) == [0, 1, 2] and set(instances['state']) == {'success'}, instances\n"
+        "assert sorted(mapped['map_index']) == [0, 1, 2] and set(instances['state']) == {'success'}, "
+        "instances\n"
         "assert [row['region'] for row in summaries] == ['asia', 'eu', 'us'], summaries\n"
         "assert loaded == [f'loading {row}' for row in summaries], loaded",
         # The classic DAG gives the same values; the API marks only summarize as mapped.
@@ -336,7 +347,8 @@ CLAIMS: dict[str, list[str]] = {
         "first = events.iloc[0]\n"
         "assert (first['source'], first['extra'], first['runs_created']) == "
         "('l09_producer.extract_orders', {'rows': 3}, ['l09_report']), events\n"
-        "assert \"l09_orders was updated by l09_producer.extract_orders with extra {'rows': 3}\" in report_log",
+        "assert \"l09_orders was updated by l09_producer.extract_orders with extra {'rows': 3}\" in "
+        "report_log",
         # The & consumer holds the customers update and waits for orders.
         "assert queued_for_both == ['l09_customers'] and consumer_runs == "
         "{'l09_needs_both': 0, 'l09_needs_either': 1}, (queued_for_both, consumer_runs)",
@@ -345,7 +357,8 @@ CLAIMS: dict[str, list[str]] = {
         # While no file was there: one sensor up_for_reschedule, the other deferred on the triggerer.
         "assert rescheduled['state'] == 'up_for_reschedule', rescheduled\n"
         "assert deferral['trigger'].endswith('FileTrigger'), deferral\n"
-        "assert deferral['triggerer']['job_type'] == 'TriggererJob' and deferral['triggerer']['state'] == 'running', deferral",
+        "assert deferral['triggerer']['job_type'] == 'TriggererJob' "
+        "and deferral['triggerer']['state'] == 'running', deferral",
         # Both runs succeeded once the file came; the deferred sensor's log has the triggerer's lines.
         "assert {mode: run['state'] for mode, run in sensor_results.items()} == "
         "{'reschedule': 'success', 'deferrable': 'success'}, sensor_results\n"
@@ -354,9 +367,11 @@ CLAIMS: dict[str, list[str]] = {
         "log = lab.task_log(sensor_dags['reschedule'], sensor_runs['reschedule'], 'wait_for_orders')\n"
         "assert log.count('Poking for file') >= 2 and 'UP_FOR_RESCHEDULE' in log, log[-2000:]",
         # The trigger-rule run, as the text reads it.
-        "assert rules_run['state'] == 'failed' and rules_states == {'fetch_a': 'success', 'fetch_b': 'failed', "
+        "assert rules_run['state'] == 'failed' and rules_states == "
+        "{'fetch_a': 'success', 'fetch_b': 'failed', "
         "'merge': 'upstream_failed', 'alert': 'success', 'cleanup': 'success', 'choose': 'success', "
-        "'fast_path': 'success', 'slow_path': 'skipped', 'join_default': 'skipped', 'join': 'success'}, rules_states",
+        "'fast_path': 'success', 'slow_path': 'skipped', 'join_default': 'skipped', 'join': 'success'}, "
+        "rules_states",
     ],
     "08_scheduling": [
         # A run without a logical date: the date keys are absent from the context, not None.
@@ -383,14 +398,16 @@ OTHER_ANSWERS |= {
     "l11_q1_answer": {
         "correct": ['backfill_dates = [f"2023-10-{day:02d}" for day in range(2, 9) if day != 4]',
                     'backfill_dates = {day.to_date_string() for day in pendulum.interval(\n'
-                    '    pendulum.date(2023, 10, 2), pendulum.date(2023, 10, 8)).range("days")} - {"2023-10-04"}'],
+                    '    pendulum.date(2023, 10, 2), pendulum.date(2023, 10, 8)).range("days")} - '
+                    '{"2023-10-04"}'],
         "wrong": ['backfill_dates = [f"2023-10-{day:02d}" for day in range(2, 9)]',  # 4 October again
                   'backfill_dates = ["2023-10-02", "2023-10-03", "2023-10-05", "2023-10-06", "2023-10-07"]'],
     },
     "l11_q2_answer": {
         "correct": ['versions_after_edits = 1 + 1\nnew_version_made_by = "RETRIES".lower()'],
         "wrong": ['versions_after_edits = 3\nnew_version_made_by = "both"',  # every save a version
-                  'versions_after_edits = 1\nnew_version_made_by = "neither"',  # a local folder has no versions
+                  # a local folder has no versions
+                  'versions_after_edits = 1\nnew_version_made_by = "neither"',
                   'versions_after_edits = 2\nnew_version_made_by = "print"'],
     },
     "l11_q3_answer": {
@@ -405,7 +422,8 @@ CLAIMS |= {
         "today = pendulum.today('UTC').to_date_string()\n"
         "runs = lab.client().runs(dag_id)\n"
         "assert any(r['run_type'] == 'scheduled' and r['logical_date'][:10] == today for r in runs), runs\n"
-        "assert int(lab.warehouse(f\"SELECT COUNT(*) AS n FROM l11_sales WHERE ds = '{today}'\")['n'][0]) == 3",
+        "assert int(lab.warehouse(f\"SELECT COUNT(*) AS n FROM l11_sales WHERE ds = '{today}'\")['n'][0]) == "
+        "3",
         # The backfill: `backfill` runs at midnight, Airflow's default of 10 runs at once, side by side.
         "assert backfill['max_active_runs'] == 10 and backfill['reprocess_behavior'] == 'none', backfill\n"
         "assert all(r['run_type'] == 'backfill' and r['dag_run_id'].startswith('backfill__')\n"
@@ -416,11 +434,14 @@ CLAIMS |= {
         # Versions come from the local bundle `lessons`, which has no versions of its own; the Code
         # tab shows the print line; the re-run runs list versions 1 and 2, and their logs the print.
         "versions = lab.dag_versions(dag_id)\n"
-        "assert {(v['bundle_name'], v['bundle_version']) for v in versions} == {('lessons', None)}, versions\n"
+        "assert {(v['bundle_name'], v['bundle_version']) for v in versions} == {('lessons', None)}, "
+        "versions\n"
         "assert 'rows for {ds}' in lab.client().get(f'/dagSources/{dag_id}')['content']\n"
-        "assert all([v['version_number'] for v in r['dag_versions']] == [1, 2] for r in rerun_runs), rerun_runs\n"
+        "assert all([v['version_number'] for v in r['dag_versions']] == [1, 2] for r in rerun_runs), "
+        "rerun_runs\n"
         "assert len(rerun_runs) == 7 and all(r['state'] == 'success' for r in rerun_runs), rerun_runs\n"
-        "assert any(' rows for 2023-10-04' in line for line in wednesday_log.splitlines()), wednesday_log[-2000:]",
+        "assert any(' rows for 2023-10-04' in line for line in wednesday_log.splitlines()), "
+        "wednesday_log[-2000:]",
     ],
 }
 # Lesson 12: what Airflow masks, and which of a DAG project's tests fail, predicted and then run.
@@ -430,14 +451,16 @@ OTHER_ANSWERS |= {
                     'xcom_password = "pw-" + "4c1e55a2"'],
         "wrong": ['masked_in_log = {"regions": True, "api_key": True, "password": True}\n'  # every Variable
                   'xcom_password = "pw-4c1e55a2"',
-                  'masked_in_log = {"regions": False, "api_key": False, "password": True}\n'  # Connections only
+                  # Connections only
+                  'masked_in_log = {"regions": False, "api_key": False, "password": True}\n'
                   'xcom_password = "pw-4c1e55a2"',
                   'masked_in_log = {"regions": False, "api_key": True, "password": True}\n'
                   'xcom_password = "***"'],  # masking does not reach XCom
     },
     "l12_q2_answer": {
         "correct": ['failing_tests = ["test_expected_dag_ids", "test_no_import_errors"]'],
-        "wrong": ['failing_tests = {"test_no_import_errors", "test_expected_dag_ids", "test_every_dag_has_tags",\n'
+        "wrong": ['failing_tests = {"test_no_import_errors", "test_expected_dag_ids", '
+                  '"test_every_dag_has_tags",\n'
                   '                 "test_every_task_retries"}',  # the untagged DAG never loaded
                   'failing_tests = {"test_no_import_errors"}'],
     },
@@ -460,7 +483,8 @@ CLAIMS |= {
         "stored = lab.client().get(f'/dagSources/{report_id}')['content']\n"
         "assert stored == (DAGS / 'l12_partner_report.py').read_text()",
         # The unit test and the whole run passed; Airflow 3.3's DagBag has no include_examples.
-        "assert {'test_clean_converts_amounts_and_drops_empty_ones', 'test_a_whole_run_succeeds'} <= first_run.passed\n"
+        "assert {'test_clean_converts_amounts_and_drops_empty_ones', 'test_a_whole_run_succeeds'} <= "
+        "first_run.passed\n"
         "from airflow.models import DagBag\n"
         "try:\n"
         "    DagBag(dag_folder=PROJECT / 'dags', include_examples=False)\n"
@@ -602,8 +626,10 @@ def test_every_assert_of_a_question_says_why_it_failed(lesson):
     for cell in read(lesson).cells:
         if nbgrader(cell).get("grade"):
             tree = ast.parse(TransformerManager().transform_cell(cell.source))
-            bare = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Assert) and node.msg is None]
-            assert not bare, f"{lesson.notebook.name} {nbgrader(cell)['grade_id']}: give these a message: {bare}"
+            bare = [ast.unparse(node) for node in ast.walk(tree)
+                    if isinstance(node, ast.Assert) and node.msg is None]
+            grade_id = nbgrader(cell)["grade_id"]
+            assert not bare, f"{lesson.notebook.name} {grade_id}: give these a message: {bare}"
 
 
 def test_lesson_dag_ids_carry_their_lesson_prefix_and_never_take_an_exercise_id():
@@ -629,8 +655,9 @@ def test_lesson_dags_are_tagged_with_their_own_lesson():
         for cell in code_cells(read(lesson)):
             for number in re.findall(r"""["']lesson-(\d\d)["']""", cell.source):
                 tagged += 1
-                assert number == lesson.slug[:2], \
-                    f"{lesson.notebook.name} tags a DAG lesson-{number}; its lesson's tag is lesson-{lesson.slug[:2]}"
+                assert number == lesson.slug[:2], (
+                    f"{lesson.notebook.name} tags a DAG lesson-{number}; "
+                    f"its lesson's tag is lesson-{lesson.slug[:2]}")
     assert tagged >= 10, "no lesson tags found: is the pattern still right?"
 
 def test_exercises_notebook_names_only_exercises_of_the_manifest():
@@ -698,8 +725,9 @@ def test_cross_references_send_the_reader_to_notebooks_that_show_the_feature():
                 continue
             for line in cell.source.splitlines():
                 for ref in re.finditer(r"\bnotebooks? (\d\d)\b", line, re.I):
-                    assert ref.group(1) in code, (f"{lesson.notebook.name} sends the reader to notebook "
-                                                  f"{ref.group(1)}, which course.yml does not list: {line.strip()}")
+                    assert ref.group(1) in code, (
+                        f"{lesson.notebook.name} sends the reader to notebook "
+                        f"{ref.group(1)}, which course.yml does not list: {line.strip()}")
                     # The clause that points there: from the table cell's or sentence's start.
                     clause = re.split(r"\||\. ", line[:ref.start()])[-1][-100:].lower()
                     for feature in (f for f in FEATURES if f in clause):
@@ -711,7 +739,7 @@ def test_cross_references_send_the_reader_to_notebooks_that_show_the_feature():
 
 
 def test_tables_of_airflow_2_imports_say_what_airflow_3_does():
-    """Each "`from airflow...` | ... | works, with/without a warning, or does not import" row, against this Airflow."""
+    """Each "`from airflow...` | ... | works, warns or does not import" row, against this Airflow."""
     sources = [("README.md", README.read_text())] + [
         (f"notebook {slug[:2]}", "\n".join(cell.source for cell in read(lesson_named(slug)).cells))
         for slug in IMPORT_TABLES if any(lesson.slug == slug for lesson in LESSONS)]
