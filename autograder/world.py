@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -147,51 +148,104 @@ def sqlite_rows(path: Path, table: str, max_rows: int = MAX_ROWS,
         return [dict(r) for r in got]
 
 
+STALE_SECONDS = 24 * 3600  # a grading never lasts a day: older grade_* roles are a killed grader's
+
+
+class WarehouseSetupError(RuntimeError):
+    """The PostgreSQL warehouse cannot be prepared; the message says what to run."""
+
+
 class PostgresWarehouse:
-    """A fresh database per submission on a PostgreSQL server, dropped afterwards."""
+    """A database and a role of its own per submission on a PostgreSQL server, both dropped after.
+
+    The submission's tasks log in as the role ``grade_<created, hex>_<random hex>``, which owns
+    only its database (no other role may connect to it), may not create databases or roles, and
+    is no member of the grader's role: it cannot reach a classmate's database, end the grader's
+    sessions or read their queries. The grader's role needs CREATEDB and CREATEROLE.
+    """
 
     kind = "PostgreSQL"
 
     def __init__(self, url: str) -> None:
         self.url = urlparse(url)
-        self.database = f"grade_{secrets.token_hex(6)}"
+        self.role = f"grade_{int(time.time()):08x}_{secrets.token_hex(4)}"
+        self.database = self.role
+        self.password = secrets.token_hex(16)
 
-    def _admin(self):
+    def _connect(self, dbname: str | None = None, user: str | None = None,
+                 password: str | None = None, **options: Any):
         import psycopg2
 
-        conn = psycopg2.connect(host=self.url.hostname, port=self.url.port or 5432,
-                                user=self.url.username, password=self.url.password,
-                                dbname=(self.url.path or "/postgres").lstrip("/") or "postgres")
+        return psycopg2.connect(host=self.url.hostname, port=self.url.port or 5432,
+                                user=user or self.url.username,
+                                password=password if user else self.url.password,
+                                dbname=dbname or (self.url.path or "/postgres").lstrip("/")
+                                or "postgres", connect_timeout=10, **options)
+
+    def _admin(self):
+        conn = self._connect()
         conn.autocommit = True
         return conn
 
     def __enter__(self) -> PostgresWarehouse:
         conn = self._admin()
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{self.database}"')
-        conn.close()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT current_user, rolcreaterole OR rolsuper, rolcreatedb OR rolsuper "
+                            "FROM pg_roles WHERE rolname = current_user")
+                user, createrole, createdb = cur.fetchone()
+                if not (createrole and createdb):
+                    lacks = [name for name, has in (("CREATEDB", createdb), ("CREATEROLE", createrole))
+                             if not has]
+                    raise WarehouseSetupError(
+                        f"The warehouse's PostgreSQL role {user!r} lacks {' and '.join(lacks)}: "
+                        "the grader gives each submission a database and a role of its own. "
+                        f"Run, as a superuser: ALTER ROLE \"{user}\" CREATEDB CREATEROLE;  (e.g. "
+                        f"`sudo -u postgres psql -c 'ALTER ROLE \"{user}\" CREATEDB CREATEROLE'`).")
+                _drop_stale(cur)
+                try:
+                    cur.execute(f'CREATE ROLE "{self.role}" LOGIN PASSWORD %s NOSUPERUSER NOCREATEDB '
+                                f"NOCREATEROLE NOINHERIT CONNECTION LIMIT {CONNECTION_LIMIT}",
+                                (self.password,))
+                    # the grader may then create the database owned by the role, read and drop it
+                    cur.execute(f'GRANT "{self.role}" TO CURRENT_USER')
+                    cur.execute(f'CREATE DATABASE "{self.database}" OWNER "{self.role}"')
+                    cur.execute(f'REVOKE ALL ON DATABASE "{self.database}" FROM PUBLIC')
+                except BaseException:
+                    _drop(cur, self.role)
+                    raise
+        finally:
+            conn.close()
         return self
 
     def __exit__(self, *exc: object) -> None:
         conn = self._admin()
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        conn.close()
+        try:
+            with conn.cursor() as cur:
+                _drop(cur, self.role)
+        finally:
+            conn.close()
 
     def connection(self) -> dict:
         return {"conn_type": "postgres", "host": self.url.hostname or "localhost",
-                "port": self.url.port or 5432, "login": self.url.username,
-                "password": self.url.password, "schema": self.database}
+                "port": self.url.port or 5432, "login": self.role,
+                "password": self.password, "schema": self.database}
 
     def rows(self, table: str) -> list[dict]:
         import psycopg2
         import psycopg2.errors
         import psycopg2.extras
 
-        conn = psycopg2.connect(host=self.url.hostname, port=self.url.port or 5432,
-                                user=self.url.username, password=self.url.password,
-                                dbname=self.database,
-                                options=f"-c statement_timeout={int(READ_SECONDS * 1000)}")
+        conn = self._admin()  # the run is over: its sessions leave room for the reading one
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE usename = %s", (self.role,))
+        finally:
+            conn.close()
+        # read as the submission's role: a view or function of its own runs with its rights only
+        conn = self._connect(self.database, self.role, self.password,
+                             options=f"-c statement_timeout={int(READ_SECONDS * 1000)}")
         try:
             with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
                 try:
@@ -209,6 +263,31 @@ class PostgresWarehouse:
             raise LookupError(f"the table {table!r} has more than {MAX_ROWS} rows, and the "
                               "exercise needs a few")
         return got
+
+
+CONNECTION_LIMIT = 8
+_GRADE_NAME = re.compile(r"grade_([0-9a-f]{8})_[0-9a-f]{8}")
+
+
+def _drop(cur: Any, role: str) -> None:
+    """Drop a submission's database (ending its sessions) and then its role."""
+    cur.execute(f'DROP DATABASE IF EXISTS "{role}" WITH (FORCE)')
+    cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+    cur.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def _drop_stale(cur: Any) -> None:
+    """Drop the roles and databases a grader killed more than a day ago left behind."""
+    cur.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'grade\\_%'")
+    now = time.time()
+    for (name,) in cur.fetchall():
+        match = _GRADE_NAME.fullmatch(name)
+        if match and now - int(match.group(1), 16) > STALE_SECONDS:
+            try:
+                cur.execute(f'GRANT "{name}" TO CURRENT_USER')
+                _drop(cur, name)
+            except Exception:  # another grader's cleanup, or a role this one may not drop
+                continue
 
 
 def warehouse_for(url: str | None, folder: Path) -> SqliteWarehouse | PostgresWarehouse:
