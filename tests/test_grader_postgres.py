@@ -87,7 +87,8 @@ def load(ti) -> int:
             worked.append(sql)
         except psycopg2.Error:
             pass
-    cur.execute("SELECT pid, coalesce(query, '') FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+    cur.execute("SELECT pid, coalesce(query, '') FROM pg_stat_activity "
+                "WHERE usename IS DISTINCT FROM current_user")
     for pid, query in cur.fetchall():
         if "SECRET" in query:
             worked.append("read the grader's query")
