@@ -130,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     config = GradeConfig.from_env(run_timeout=args.timeout, sandbox=False if args.no_sandbox else None)
+    from autograder.world import warehouse_problem
+
+    problem = warehouse_problem(config.warehouse_url)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     # The lab's grader runs with the sandbox on: a run without it is made here.
     sock = None if args.cold or not config.sandbox else grader_socket()
     # Several exercises, or one graded again and again: without the lab's grader, one fork server
@@ -261,6 +267,7 @@ def _watch(exercise: str, path: Path, grader: Grader, fmt: str) -> int:
 
 def _grade_class(args: argparse.Namespace) -> int:
     from autograder.classroom import find_submissions, grade_class
+    from autograder.world import warehouse_problem
 
     if not args.submitted.is_dir():
         print(f"error: {args.submitted} is not a folder of <student>/<exercise>/dag.py submissions.",
@@ -273,9 +280,13 @@ def _grade_class(args: argparse.Namespace) -> int:
     if args.nbgrader_db is not None and not args.nbgrader_db.is_file():
         print(f"error: {args.nbgrader_db} does not exist.", file=sys.stderr)
         return 2
-    rows = grade_class(args.submitted, args.out, jobs=args.jobs,
-                       config=GradeConfig.from_env(run_timeout=args.timeout,
-                                                   sandbox=False if args.no_sandbox else None),
+    config = GradeConfig.from_env(run_timeout=args.timeout,
+                                  sandbox=False if args.no_sandbox else None)
+    problem = warehouse_problem(config.warehouse_url)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    rows = grade_class(args.submitted, args.out, jobs=args.jobs, config=config,
                        nbgrader_db=args.nbgrader_db)
     passed = sum(r["status"] == "pass" for r in rows)
     print(f"{passed}/{len(rows)} submissions passed. Grades: {args.out / 'grades.csv'}; "

@@ -191,17 +191,9 @@ class PostgresWarehouse:
         conn = self._admin()
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT current_user, rolcreaterole OR rolsuper, rolcreatedb OR rolsuper "
-                            "FROM pg_roles WHERE rolname = current_user")
-                user, createrole, createdb = cur.fetchone()
-                if not (createrole and createdb):
-                    lacks = [name for name, has in (("CREATEDB", createdb), ("CREATEROLE", createrole))
-                             if not has]
-                    raise WarehouseSetupError(
-                        f"The warehouse's PostgreSQL role {user!r} lacks {' and '.join(lacks)}: "
-                        "the grader gives each submission a database and a role of its own. "
-                        f"Run, as a superuser: ALTER ROLE \"{user}\" CREATEDB CREATEROLE;  (e.g. "
-                        f"`sudo -u postgres psql -c 'ALTER ROLE \"{user}\" CREATEDB CREATEROLE'`).")
+                problem = _lacks(cur)
+                if problem:
+                    raise WarehouseSetupError(problem)
                 _drop_stale(cur)
                 try:
                     cur.execute(f'CREATE ROLE "{self.role}" LOGIN PASSWORD %s NOSUPERUSER NOCREATEDB '
@@ -266,6 +258,38 @@ class PostgresWarehouse:
 
 
 CONNECTION_LIMIT = 8
+
+
+def _lacks(cur: Any) -> str | None:
+    """What the grader's role lacks to give each submission a database and a role, and the fix."""
+    cur.execute("SELECT current_user, rolcreaterole OR rolsuper, rolcreatedb OR rolsuper "
+                "FROM pg_roles WHERE rolname = current_user")
+    user, createrole, createdb = cur.fetchone()
+    lacks = [name for name, has in (("CREATEDB", createdb), ("CREATEROLE", createrole)) if not has]
+    if not lacks:
+        return None
+    return (f"The warehouse's PostgreSQL role {user!r} lacks {' and '.join(lacks)}: the grader gives "
+            "each submission a database and a role of its own. Run, as a superuser: "
+            f'ALTER ROLE "{user}" CREATEDB CREATEROLE;  (e.g. '
+            f"`sudo -u postgres psql -c 'ALTER ROLE \"{user}\" CREATEDB CREATEROLE'`).")
+
+
+def warehouse_problem(url: str | None) -> str | None:
+    """Why the warehouse of ``url`` cannot be used for grading, with the fix; None if it can."""
+    if not url:
+        return None
+    import psycopg2
+
+    try:
+        conn = PostgresWarehouse(url)._admin()
+    except psycopg2.Error as exc:
+        return (f"Cannot connect to the warehouse's PostgreSQL server: {str(exc).strip()}. Is it "
+                "running, and are the role and password of AUTOGRADER_WAREHOUSE_URL right?")
+    try:
+        with conn.cursor() as cur:
+            return _lacks(cur)
+    finally:
+        conn.close()
 _GRADE_NAME = re.compile(r"grade_([0-9a-f]{8})_[0-9a-f]{8}")
 
 

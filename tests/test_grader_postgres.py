@@ -149,10 +149,15 @@ def test_a_submission_cannot_touch_a_classmate_or_the_grader(postgres_url, tmp_p
     assert _databases(postgres_url) == dbs_before
 
 
-def test_a_role_without_createrole_is_told_what_to_run(postgres_url):
+def test_a_role_without_createrole_is_told_what_to_run(postgres_url, tmp_path, monkeypatch, capsys):
     from urllib.parse import urlsplit, urlunsplit
 
+    from autograder.__main__ import main
     from autograder.world import PostgresWarehouse, WarehouseSetupError
+
+    submitted = tmp_path / "submitted" / "ada" / "ex01_daily_etl"
+    submitted.mkdir(parents=True)
+    (submitted / "dag.py").write_text((ROOT / "solutions" / "ex01_daily_etl" / "dag.py").read_text())
 
     with PostgresWarehouse(postgres_url) as plain:  # a role with neither CREATEDB nor CREATEROLE
         parts = urlsplit(postgres_url)
@@ -160,7 +165,13 @@ def test_a_role_without_createrole_is_told_what_to_run(postgres_url):
                                                f"{parts.port or 5432}", path=f"/{plain.database}"))
         with pytest.raises(WarehouseSetupError) as err:
             PostgresWarehouse(url).__enter__()
+        monkeypatch.setenv("AUTOGRADER_WAREHOUSE_URL", url)
+        code = main(["grade-class", str(tmp_path / "submitted"), "--out", str(tmp_path / "out")])
     message = str(err.value)
     assert f"role '{plain.role}' lacks CREATEDB and CREATEROLE" in message
     assert f'ALTER ROLE "{plain.role}" CREATEDB CREATEROLE' in message
     assert plain.role not in _grade_roles(postgres_url)
+    # grade-class stops before grading anyone, with the same words
+    assert code == 2
+    assert f'ALTER ROLE "{plain.role}" CREATEDB CREATEROLE' in capsys.readouterr().err
+    assert not (tmp_path / "out" / "grades.csv").exists()
