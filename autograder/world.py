@@ -233,11 +233,18 @@ class PostgresWarehouse:
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                             "WHERE usename = %s", (self.role,))
+                # a role may change its own password and session defaults: undo that first
+                cur.execute(f'ALTER ROLE "{self.role}" PASSWORD %s', (self.password,))
+                cur.execute(f'ALTER ROLE "{self.role}" RESET ALL')
+                cur.execute(f'ALTER DATABASE "{self.database}" RESET ALL')
         finally:
             conn.close()
         # read as the submission's role: a view or function of its own runs with its rights only
-        conn = self._connect(self.database, self.role, self.password,
-                             options=f"-c statement_timeout={int(READ_SECONDS * 1000)}")
+        try:
+            conn = self._connect(self.database, self.role, self.password,
+                                 options=f"-c statement_timeout={int(READ_SECONDS * 1000)}")
+        except psycopg2.Error as exc:
+            raise LookupError(f"the warehouse cannot be read ({str(exc).strip()})") from None
         try:
             with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
                 try:
