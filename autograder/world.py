@@ -236,6 +236,7 @@ class PostgresWarehouse:
                 # a role may change its own password and session defaults: undo that first
                 cur.execute(f'ALTER ROLE "{self.role}" PASSWORD %s', (self.password,))
                 cur.execute(f'ALTER ROLE "{self.role}" RESET ALL')
+                cur.execute(f'ALTER ROLE "{self.role}" IN DATABASE "{self.database}" RESET ALL')
                 cur.execute(f'ALTER DATABASE "{self.database}" RESET ALL')
         finally:
             conn.close()
