@@ -197,7 +197,7 @@ class PostgresWarehouse:
                 _drop_stale(cur)
                 try:
                     cur.execute(f'CREATE ROLE "{self.role}" LOGIN PASSWORD %s NOSUPERUSER NOCREATEDB '
-                                f"NOCREATEROLE NOINHERIT CONNECTION LIMIT {CONNECTION_LIMIT}",
+                                f"NOCREATEROLE CONNECTION LIMIT {CONNECTION_LIMIT}",
                                 (self.password,))
                     # the grader may then create the database owned by the role, read and drop it
                     cur.execute(f'GRANT "{self.role}" TO CURRENT_USER')

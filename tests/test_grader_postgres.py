@@ -142,9 +142,10 @@ def test_a_submission_cannot_touch_a_classmate_or_the_grader(postgres_url, tmp_p
         finally:
             mate.close()
             grader.close()
-            with psycopg2.connect(postgres_url) as conn:
-                conn.autocommit = True
-                conn.cursor().execute(f'DROP DATABASE IF EXISTS "{loot}"')
+            conn = psycopg2.connect(postgres_url)
+            conn.autocommit = True
+            conn.cursor().execute(f'DROP DATABASE IF EXISTS "{loot}"')
+            conn.close()
     assert _grade_roles(postgres_url) == roles_before
     assert _databases(postgres_url) == dbs_before
 
