@@ -240,20 +240,24 @@ def deploy_dag(filename: str, source: str | Path | None = None, timeout: float =
     written = target.stat().st_mtime
     # A new file: a parse up to 1 s older than the write (coarse mtimes) is the file's first. An
     # edit: a parse that ended after the write may have read the file before it, so wait for the
-    # parse after that one, which began after the write.
+    # parse after that one, which began after the write. Either parse ends in the DAG stored or in
+    # an import error; the newer of the two is the file's state.
     since = written - 1
     deadline = time.monotonic() + timeout
     while True:
-        errors = [e for e in c.import_errors() if Path(e["filename"]).name == target.name
-                  and _epoch(e["timestamp"]) >= written - 1]
-        if errors:
-            raise DagImportError(describe_import_error(errors[0]["stack_trace"], target))
-        mine = [d for d in c.dags() if Path(d.get("fileloc") or "").resolve() == target
+        errors = [(_epoch(e["timestamp"]), e) for e in c.import_errors()
+                  if Path(e["filename"]).name == target.name and _epoch(e["timestamp"]) > since]
+        mine = [(_epoch(d["last_parsed_time"]), d) for d in c.dags()
+                if Path(d.get("fileloc") or "").resolve() == target
                 and d.get("last_parsed_time") and _epoch(d["last_parsed_time"]) > since]
-        if mine and edited:
-            since, edited = _epoch(mine[0]["last_parsed_time"]), False
-        elif mine:
-            return mine[0]["dag_id"]
+        newest_error = max(errors, key=lambda seen: seen[0], default=None)
+        newest_dag = max(mine, key=lambda seen: seen[0], default=None)
+        if (newest_error or newest_dag) and edited:
+            since, edited = max(seen[0] for seen in (newest_error, newest_dag) if seen), False
+        elif newest_error and (newest_dag is None or newest_error[0] >= newest_dag[0]):
+            raise DagImportError(describe_import_error(newest_error[1]["stack_trace"], target))
+        elif newest_dag:
+            return newest_dag[1]["dag_id"]
         if time.monotonic() > deadline:
             raise LabTimeout(f"Airflow has not parsed {target} within {timeout:.0f} s. Does the "
                              "file define a DAG at module level? Check `python -m course airflow "

@@ -348,3 +348,50 @@ def test_asset_events_asks_again_while_a_created_run_is_queued_and_names_the_cau
     monkeypatch.setattr(lab, "client", lambda: FakeEventsClient(failures=10**6))
     with pytest.raises(lab.LabTimeout, match=r"queue \(apache/airflow#71360\).*run the cell again"):
         lab.asset_events()
+
+
+class FakeParsesClient:
+    """/importErrors and /dags as the dag-processor leaves them, one list per call."""
+
+    def __init__(self, target: Path, errors: list[list[float]], dags: list[list[float]]) -> None:
+        self.target, self.errors, self.dags_seen = target, errors, dags
+
+    @staticmethod
+    def _iso(epoch: float) -> str:
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+
+    def import_errors(self):
+        stamps = self.errors.pop(0) if len(self.errors) > 1 else self.errors[0]
+        return [{"filename": str(self.target), "timestamp": self._iso(t),
+                 "stack_trace": 'File "x", line 1\nNameError: name \'old\' is not defined'} for t in stamps]
+
+    def dags(self):
+        stamps = self.dags_seen.pop(0) if len(self.dags_seen) > 1 else self.dags_seen[0]
+        return [{"dag_id": "fixed", "fileloc": str(self.target), "last_parsed_time": self._iso(t)}
+                for t in stamps]
+
+
+def test_deploying_a_fix_is_not_answered_by_the_broken_version_parsed_as_it_was_saved(
+        tmp_path, monkeypatch):
+    """The broken file's last parse can end just after the fix is written; its error is stale."""
+    monkeypatch.setenv("COURSE_AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setattr(lab.time, "sleep", lambda _: None)
+    target = LabPaths.default().dags / "pipeline.py"
+    target.parent.mkdir(parents=True)
+    target.write_text("broken = old\n")
+    now = time.time()
+    # Call 1: the parse of the broken version that was under way, recorded after the write.
+    # Call 2: the next parse, of the fix: the DAG stored, the error gone.
+    fake = FakeParsesClient(target, errors=[[now + 0.3], []], dags=[[], [now + 5.3]])
+    monkeypatch.setattr(lab, "client", lambda: fake)
+    assert lab.deploy_dag("pipeline.py", "fixed = True\n") == "fixed"
+
+    # A file still broken after the edit: the error of the parse after the first one is reported.
+    target.write_text("broken = old\n")
+    now = time.time()
+    fake = FakeParsesClient(target, errors=[[now + 0.3], [now + 5.3]], dags=[[now - 30]])
+    monkeypatch.setattr(lab, "client", lambda: fake)
+    with pytest.raises(lab.DagImportError, match="NameError"):
+        lab.deploy_dag("pipeline.py", "broken = older\n")
