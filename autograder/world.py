@@ -298,6 +298,8 @@ def warehouse_problem(url: str | None) -> str | None:
             return _lacks(cur)
     finally:
         conn.close()
+
+
 _GRADE_NAME = re.compile(r"grade_([0-9a-f]{8})_[0-9a-f]{8}")
 
 
