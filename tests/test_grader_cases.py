@@ -4,12 +4,15 @@ Each folder tests/grader_cases/<exercise>/<case>/ holds a `dag.py` and an `expec
 {"status": "pass"|"fail", "checks": {check_id: status}, "messages": {check_id: [substring]},
 "hints": {check_id: [substring]}, "only": true}. With "only", the checks marked "fail" are the only
 graded checks that fail: the file breaks one line of the exercise's checklist.
-Also: every reference solution passes, every starter fails without a grader error.
+Also: every reference solution passes, every starter fails without a grader error, and no report
+carries what the hostile cases reach for: the grader's environment, the machine's /etc/passwd,
+terminal escapes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +23,7 @@ from autograder.config import GradeConfig
 from autograder.exercises import all_exercises, find
 from autograder.grade import grade
 from autograder.model import Report
+from autograder.render import as_json, as_text
 from autograder.runner import WarmServer
 
 pytestmark = pytest.mark.slow
@@ -28,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = sorted(p for p in (ROOT / "tests" / "grader_cases").glob("*/*")
                if (p / "expected.json").exists() and p.parent.name != "hostile")  # test_hostile.py
 EXERCISES = sorted(all_exercises())
+SECRET = "grader-secret-golden-5d1e"  # in the grader's environment while the cases are graded
 
 
 def _jobs() -> dict[str, tuple[str, Path]]:
@@ -59,10 +64,14 @@ def reports(request: pytest.FixtureRequest) -> dict[str, Report]:
     selected = {_job_key(item) for item in request.session.items}
     jobs = {key: job for key, job in _jobs().items() if key in selected}
     config = GradeConfig.from_env(run_timeout=20.0, import_timeout=15.0)
-    with WarmServer(config) as server, ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {key: pool.submit(grade, find(ex), path, config, server)
-                   for key, (ex, path) in jobs.items()}
-        return {key: f.result() for key, f in futures.items()}
+    os.environ["AUTOGRADER_TEST_SECRET"] = SECRET
+    try:
+        with WarmServer(config) as server, ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {key: pool.submit(grade, find(ex), path, config, server)
+                       for key, (ex, path) in jobs.items()}
+            return {key: f.result() for key, f in futures.items()}
+    finally:
+        os.environ.pop("AUTOGRADER_TEST_SECRET", None)
 
 
 def _summary(report: Report) -> str:
@@ -84,6 +93,12 @@ def test_golden_case(case: Path, reports: dict[str, Report]):
         for fragment in fragments:
             assert fragment in by_id[check_id].hint, f"{check_id}: {fragment!r}\n{by_id[check_id].hint}"
     assert not [c for c in report.checks if c.status == "error"], _summary(report)
+    text, data = as_text(report), as_json(report)
+    assert SECRET not in data, "the grader's environment reached the report"
+    host_root = next((line for line in Path("/etc/passwd").read_text().splitlines()
+                      if line.startswith("root:")), "root:x:0:0")
+    assert host_root not in data, "the machine's /etc/passwd reached the report"
+    assert "\x1b" not in text and "\x07" not in text, "terminal escapes in the text report"
     if expected.get("only"):  # a file that breaks one checklist line: no other graded check fails
         failed = {c.id for c in report.checks if c.status == "fail" and c.max_points}
         assert failed == {i for i, s in expected["checks"].items() if s == "fail"}, _summary(report)
