@@ -15,6 +15,19 @@ from course.paths import HOME_ENV, LabPaths
 REPO = Path(__file__).resolve().parent.parent
 
 
+def assert_report_reveals_nothing(report, secret: str) -> None:
+    """What hostile files reach for is not in the report: the grader's environment (``secret`` is
+    in it while grading), the machine's /etc/passwd, terminal escapes."""
+    from autograder.render import as_json, as_text
+
+    text, data = as_text(report), as_json(report)
+    assert secret not in data, "the grader's environment reached the report"
+    host_root = next((line for line in Path("/etc/passwd").read_text().splitlines()
+                      if line.startswith("root:")), "root:x:0:0")
+    assert host_root not in data, "the machine's /etc/passwd reached the report"
+    assert "\x1b" not in text and "\x07" not in text, "terminal escapes in the text report"
+
+
 @pytest.fixture(scope="session")
 def squatted_port() -> Iterator[int]:
     """A port some other program already listens on: the lab must step around it."""

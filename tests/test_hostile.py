@@ -19,13 +19,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import assert_report_reveals_nothing
 
 from autograder.classroom import grade_class, grader_sources
 from autograder.config import GradeConfig
 from autograder.exercises import find
 from autograder.grade import grade
 from autograder.model import Report
-from autograder.render import as_json, as_text
 from autograder.runner import WarmServer
 from autograder.sandbox import isolate
 
@@ -86,13 +86,7 @@ def test_attack_gets_the_expected_verdict(case: Path, reports: dict[str, Report]
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
 def test_attack_learns_nothing_of_the_grader(case: Path, reports: dict[str, Report]):
-    report = reports[case.name]
-    text, data = as_text(report), as_json(report)
-    assert SECRET not in data, "the grader's environment reached the report"
-    host_root = next((line for line in Path("/etc/passwd").read_text().splitlines()
-                      if line.startswith("root:")), "root:x:0:0")
-    assert host_root not in data, "the machine's /etc/passwd reached the report"
-    assert "\x1b" not in text and "\x07" not in text, "terminal escapes in the text report"
+    assert_report_reveals_nothing(reports[case.name], SECRET)
 
 
 def test_forged_facts_earn_no_run_points(reports: dict[str, Report]):
