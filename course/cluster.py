@@ -363,7 +363,7 @@ def _dag_known(client: Client) -> bool:
     try:
         client.dag("grade_class")
         return True
-    except RuntimeError:
+    except lab.ApiError:
         return False
 
 

@@ -15,9 +15,9 @@ import re
 import sys
 import time
 from datetime import datetime, timezone
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -27,8 +27,10 @@ from course.paths import LabPaths
 if TYPE_CHECKING:
     import pandas
 
+T = TypeVar("T")
 FINISHED = {"success", "failed"}
 ASSET_EVENTS_TIMEOUT = 30.0  # seconds: see asset_events
+BACKFILL_TIMEOUT = 60.0  # seconds: see backfill
 
 
 class DagImportError(RuntimeError):
@@ -37,6 +39,33 @@ class DagImportError(RuntimeError):
 
 class LabTimeout(TimeoutError):
     """A wait ran out; the message says what it was waiting for."""
+
+
+class ApiError(RuntimeError):
+    """The api-server answered a call with an error; ``status`` is its HTTP status code."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def ask_again_while(status: int, call: Callable[[], T], timeout: float, why: str) -> T:
+    """``call()``, asked again every half second while the api-server answers ``status``.
+
+    After ``timeout`` seconds of that answer, a LabTimeout whose message is ``why``: the cause and
+    what to do next. Any other error is raised at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except ApiError as error:
+            if error.status != status:
+                raise
+            if time.monotonic() > deadline:
+                raise LabTimeout(f"Airflow's api-server answered {status} for {timeout:.0f} s: "
+                                 f"{why}") from error
+        time.sleep(0.5)
 
 
 class Client:
@@ -78,7 +107,8 @@ class Client:
                              "`make airflow-status` shows whether the lab is healthy; then run the cell "
                              "again.") from error
         if reply.is_error:
-            raise RuntimeError(f"{method} /api/v2{path} -> {reply.status_code}: {reply.text[:500]}")
+            raise ApiError(f"{method} /api/v2{path} -> {reply.status_code}: {reply.text[:500]}",
+                           reply.status_code)
         return reply
 
     def get(self, path: str, **params: Any) -> Any:
@@ -449,21 +479,11 @@ def asset_events(asset: str | None = None, source_run_id: str | None = None) -> 
         params["source_run_id"] = source_run_id
     # Airflow 3.3 answers 500 while a run an event created is queued, its start_date still empty
     # (apache/airflow#71360): such a run starts within seconds, so ask again until it has.
-    deadline = time.monotonic() + ASSET_EVENTS_TIMEOUT
-    while True:
-        try:
-            events = client().get("/assets/events", **params)["asset_events"]
-            break
-        except RuntimeError as error:
-            if "-> 500" not in str(error):
-                raise
-            if time.monotonic() > deadline:
-                raise LabTimeout(
-                    f"Airflow's api-server answered 500 to GET /assets/events for "
-                    f"{ASSET_EVENTS_TIMEOUT:.0f} s: it cannot list an asset event while a run the event "
-                    "created waits in the queue (apache/airflow#71360). Is the scheduler running "
-                    "(`make airflow-status`)? Once that run has started, run the cell again.") from error
-            time.sleep(0.5)
+    events = ask_again_while(
+        500, lambda: client().get("/assets/events", **params)["asset_events"], ASSET_EVENTS_TIMEOUT,
+        "GET /assets/events cannot list an asset event while a run the event created waits in the "
+        "queue (apache/airflow#71360). Is the scheduler running (`make airflow-status`)? Once that "
+        "run has started, run the cell again.")
     rows = [{"asset": event["name"], "source": f"{event['source_dag_id']}.{event['source_task_id']}",
              "source_run_id": event["source_run_id"], "extra": event["extra"],
              "timestamp": event["timestamp"],
@@ -585,14 +605,11 @@ def backfill(dag_id: str, from_date: str, to_date: str, reprocess_behavior: str 
     paused = c.dag(dag_id)["is_paused"]
     c.set_paused(dag_id, True)
     try:
-        deadline = time.monotonic() + 60.0
-        while True:
-            try:
-                return c.request("POST", "/backfills", json=body).json()
-            except RuntimeError as exc:
-                if "-> 503" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        return ask_again_while(
+            503, lambda: c.request("POST", "/backfills", json=body).json(), BACKFILL_TIMEOUT,
+            f"POST /backfills for {dag_id}: the lab's SQLite database stayed busy with the scheduler's "
+            "own writes. Run the cell again; if it happens again, `make airflow-status` shows whether "
+            "the scheduler is stuck.")
     finally:
         c.set_paused(dag_id, paused)
 
@@ -789,6 +806,6 @@ def set_connection(conn_id: str, conn_type: str, **fields: Any) -> dict:
 def _delete_if_there(path: str) -> None:
     try:
         client().request("DELETE", path)
-    except RuntimeError as exc:
-        if "-> 404" not in str(exc):
+    except ApiError as exc:
+        if exc.status != 404:
             raise

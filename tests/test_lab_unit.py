@@ -292,18 +292,24 @@ class FakeBackfillClient:
 
 
 def test_backfill_asks_again_while_sqlite_is_locked_with_the_dag_paused_meanwhile(monkeypatch):
-    locked = RuntimeError('POST /api/v2/backfills -> 503: {"detail":"Database is locked."}')
+    locked = lab.ApiError('POST /api/v2/backfills -> 503: {"detail":"Database is locked."}', 503)
     fake = FakeBackfillClient([locked, {"id": 7, "max_active_runs": 10}])
     monkeypatch.setattr(lab, "client", lambda: fake)
     monkeypatch.setattr(lab.time, "sleep", lambda _: None)
     assert lab.backfill("d", "2023-10-02", "2023-10-08")["id"] == 7
     assert fake.pauses == [True, False] and not fake.paused  # unpaused again, as it was
     refused = FakeBackfillClient(
-        [RuntimeError("POST /api/v2/backfills -> 409: already running")], paused=True)
+        [lab.ApiError("POST /api/v2/backfills -> 409: already running", 409)], paused=True)
     monkeypatch.setattr(lab, "client", lambda: refused)
     with pytest.raises(RuntimeError, match="409"):
         lab.backfill("d", "2023-10-02", "2023-10-08")
     assert refused.paused
+    monkeypatch.setattr(lab, "BACKFILL_TIMEOUT", -1.0)
+    busy = FakeBackfillClient([locked] * 3)
+    monkeypatch.setattr(lab, "client", lambda: busy)
+    with pytest.raises(lab.LabTimeout, match=r"answered 503 for .*busy.*Run the cell again"):
+        lab.backfill("d", "2023-10-02", "2023-10-08")
+    assert busy.pauses == [True, False]
 
 
 def test_wait_for_backfill_says_a_paused_dag_keeps_its_runs_queued(monkeypatch):
@@ -329,7 +335,7 @@ class FakeEventsClient:
     def get(self, path: str, **params):
         self.calls += 1
         if self.calls <= self.failures:
-            raise RuntimeError(f"GET /api/v2{path} -> 500: Internal Server Error")
+            raise lab.ApiError(f"GET /api/v2{path} -> 500: Internal Server Error", 500)
         return {"asset_events": [{"name": "orders", "source_dag_id": "producer", "source_task_id": "t",
                                   "source_run_id": "manual_1", "extra": {}, "timestamp": "2026-01-01",
                                   "created_dagruns": [{"dag_id": "consumer"}]}]}
@@ -395,3 +401,18 @@ def test_deploying_a_fix_is_not_answered_by_the_broken_version_parsed_as_it_was_
     monkeypatch.setattr(lab, "client", lambda: fake)
     with pytest.raises(lab.DagImportError, match="NameError"):
         lab.deploy_dag("pipeline.py", "broken = older\n")
+
+
+def test_deleting_what_is_not_there_is_no_error_but_a_refusal_is(monkeypatch):
+    class Refusing:
+        def __init__(self, status):
+            self.status = status
+
+        def request(self, method, path):
+            raise lab.ApiError(f"{method} /api/v2{path} -> {self.status}: no", self.status)
+
+    monkeypatch.setattr(lab, "client", lambda: Refusing(404))
+    lab._delete_if_there("/variables/gone")
+    monkeypatch.setattr(lab, "client", lambda: Refusing(403))
+    with pytest.raises(lab.ApiError, match="403"):
+        lab._delete_if_there("/variables/mine")
