@@ -290,6 +290,19 @@ def health(port: int, timeout: float = 3.0) -> dict[str, str] | None:
     return {name: (body.get(name) or {}).get("status") or "unknown" for name in COMPONENTS}
 
 
+def warm_execution_api(url: str, timeout: float = 60.0) -> None:
+    """Ask the api-server's Execution API once, so that the first task of the first run need not.
+
+    Airflow builds that API (the one tasks report through) on its first request: about 2.5 s on
+    two cores, which the first task would otherwise wait for. An api-server that does not answer
+    is left to the caller's own health checks.
+    """
+    try:
+        httpx.get(f"{url.rstrip('/')}/execution/health", timeout=timeout)
+    except httpx.HTTPError:
+        pass
+
+
 def admin_password(paths: LabPaths) -> str:
     """The admin password that `airflow standalone` generated for this lab."""
     try:
@@ -451,6 +464,7 @@ def start(paths: LabPaths | None = None, timeout: float = START_TIMEOUT,
                 raise LabError(f"Port {port} is answered by another Airflow (another lab or a "
                                "server started meanwhile). Stop it, or run `python -m course "
                                "airflow start` again to pick another port.")
+            warm_execution_api(f"http://127.0.0.1:{port}")
             # Once Airflow is up, not before: on two cores the two start-ups would slow each other.
             _ensure_grader(paths)
             return status(paths)

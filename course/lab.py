@@ -152,8 +152,11 @@ class Client:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
-    def wait(self, dag_id: str, run_id: str, timeout: float = 120.0) -> dict:
-        """Wait until the run succeeds or fails; raise LabTimeout naming what is still running."""
+    def wait(self, dag_id: str, run_id: str, timeout: float = 120.0, poll: float = 0.5) -> dict:
+        """Wait until the run succeeds or fails; raise LabTimeout naming what is still running.
+
+        ``poll`` is the seconds between two looks: each costs the api-server a request.
+        """
         deadline = time.monotonic() + timeout
         while True:
             run = self.run(dag_id, run_id)
@@ -164,7 +167,7 @@ class Client:
                 raise LabTimeout(f"Run {run_id} of {dag_id} is still {run['state']} after "
                                  f"{timeout:.0f} s; task states: {states}. Is the DAG paused, or "
                                  "is a task sleeping? Look at the run in the Airflow UI.")
-            time.sleep(0.5)
+            time.sleep(poll)
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None,
                  map_index: int = -1) -> str:

@@ -416,3 +416,19 @@ def test_deleting_what_is_not_there_is_no_error_but_a_refusal_is(monkeypatch):
     monkeypatch.setattr(lab, "client", lambda: Refusing(403))
     with pytest.raises(lab.ApiError, match="403"):
         lab._delete_if_there("/variables/mine")
+
+
+def test_the_execution_api_is_asked_once_at_start_and_an_api_server_that_is_down_is_no_error(
+        monkeypatch):
+    from course import engine
+
+    asked = []
+    monkeypatch.setattr(engine.httpx, "get", lambda url, timeout: asked.append(url))
+    engine.warm_execution_api("http://127.0.0.1:8080/")
+    assert asked == ["http://127.0.0.1:8080/execution/health"]
+
+    def refused(url, timeout):
+        raise engine.httpx.ConnectError("connection refused")
+
+    monkeypatch.setattr(engine.httpx, "get", refused)
+    engine.warm_execution_api("http://127.0.0.1:8080")
