@@ -328,7 +328,7 @@ def start(home: Path | None = None, workers: int = 2, concurrency: int = 1,
         deadline = time.monotonic() + timeout
         _wait(f"Airflow's api-server on {state.url}", lambda: _api_answers(state),
               max(1.0, deadline - time.monotonic()), home / "logs" / "api_server.log", procs["api_server"])
-        warm_execution_api(state.url)
+        warm_execution_api(state.api_port)
         for worker in state.workers:
             log = home / "logs" / f"{worker}.log"
             _wait(f"Celery worker {worker}", lambda log=log: b" ready." in log.read_bytes(),

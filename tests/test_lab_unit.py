@@ -418,17 +418,31 @@ def test_deleting_what_is_not_there_is_no_error_but_a_refusal_is(monkeypatch):
         lab._delete_if_there("/variables/mine")
 
 
-def test_the_execution_api_is_asked_once_at_start_and_an_api_server_that_is_down_is_no_error(
-        monkeypatch):
+def test_the_execution_api_is_asked_once_at_start_and_an_api_server_that_is_down_is_no_error():
+    import socket
+    import threading
+
     from course import engine
 
-    asked = []
-    monkeypatch.setattr(engine.httpx, "get", lambda url, timeout: asked.append(url))
-    engine.warm_execution_api("http://127.0.0.1:8080/")
-    assert asked == ["http://127.0.0.1:8080/execution/health"]
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        asked, answer, answered = [], threading.Event(), threading.Event()
 
-    def refused(url, timeout):
-        raise engine.httpx.ConnectError("connection refused")
+        def api_server():
+            for _ in range(2):
+                conn, _ = server.accept()
+                with conn:
+                    asked.append(conn.recv(1000).split(b"\r\n")[0])
+                    answer.wait(10)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    answered.set()
 
-    monkeypatch.setattr(engine.httpx, "get", refused)
-    engine.warm_execution_api("http://127.0.0.1:8080")
+        thread = threading.Thread(target=api_server, daemon=True)
+        thread.start()
+        engine.warm_execution_api(port, wait=False)
+        assert not answered.is_set(), "it waited for the api-server's answer"
+        answer.set()
+        engine.warm_execution_api(port, timeout=10)  # returns once answered
+        thread.join(10)
+    assert asked == [b"GET /execution/health HTTP/1.1"] * 2
+    engine.warm_execution_api(port, timeout=1)  # nothing listens there any more: no error
