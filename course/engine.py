@@ -290,20 +290,19 @@ def health(port: int, timeout: float = 3.0) -> dict[str, str] | None:
     return {name: (body.get(name) or {}).get("status") or "unknown" for name in COMPONENTS}
 
 
-def warm_execution_api(port: int, wait: bool = True, timeout: float = 60.0) -> None:
+def warm_execution_api(port: int, timeout: float = 60.0) -> None:
     """Ask the api-server on ``port`` for its Execution API once, so that the first task need not.
 
     Airflow builds that API (the one tasks report through) on its first request: about 2.5 s on
-    two cores, which the first task of the first run would otherwise wait for. With ``wait=False``
-    the request is only sent: the api-server builds the API while the caller goes on, even once the
-    connection is closed. An api-server that does not answer is left to the caller's own checks.
+    two cores, during which the api-server answers nothing else, and which the first task of the
+    first run would otherwise wait for. An api-server that does not answer is left to the caller's
+    own health checks.
     """
     request = f"GET /execution/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
             conn.sendall(request.encode())
-            if wait:
-                conn.recv(1)  # the answer's first byte: the API is built
+            conn.recv(1)  # the answer's first byte: the API is built
     except OSError:
         pass
 
@@ -469,13 +468,10 @@ def start(paths: LabPaths | None = None, timeout: float = START_TIMEOUT,
                 raise LabError(f"Port {port} is answered by another Airflow (another lab or a "
                                "server started meanwhile). Stop it, or run `python -m course "
                                "airflow start` again to pick another port.")
+            warm_execution_api(port)
             # Once Airflow is up, not before: on two cores the two start-ups would slow each other.
             _ensure_grader(paths)
-            ready = status(paths)
-            # Last, and not waited for: the api-server answers nothing else while it builds that
-            # API, which would add 2.5 s to every start. It is built while the learner reads.
-            warm_execution_api(port, wait=False)
-            return ready
+            return status(paths)
         time.sleep(0.5)
 
     if comps is None:
