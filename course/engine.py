@@ -298,12 +298,9 @@ def warm_execution_api(port: int, timeout: float = 60.0) -> None:
     first run would otherwise wait for. An api-server that does not answer is left to the caller's
     own health checks.
     """
-    request = f"GET /execution/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
-            conn.sendall(request.encode())
-            conn.recv(1)  # the answer's first byte: the API is built
-    except OSError:
+        httpx.get(f"http://127.0.0.1:{port}/execution/health", timeout=timeout)
+    except httpx.HTTPError:
         pass
 
 

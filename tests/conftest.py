@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,16 @@ from course import engine
 from course.paths import HOME_ENV, LabPaths
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def secret_in_grader_environment(secret: str) -> Iterator[None]:
+    """``secret`` in the grader's own environment meanwhile: no report may carry it."""
+    os.environ["AUTOGRADER_TEST_SECRET"] = secret
+    try:
+        yield
+    finally:
+        os.environ.pop("AUTOGRADER_TEST_SECRET", None)
 
 
 def assert_report_reveals_nothing(report, secret: str) -> None:

@@ -12,13 +12,12 @@ terminal escapes.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import assert_report_reveals_nothing
+from conftest import assert_report_reveals_nothing, secret_in_grader_environment
 
 from autograder.config import GradeConfig
 from autograder.exercises import all_exercises, find
@@ -64,14 +63,11 @@ def reports(request: pytest.FixtureRequest) -> dict[str, Report]:
     selected = {_job_key(item) for item in request.session.items}
     jobs = {key: job for key, job in _jobs().items() if key in selected}
     config = GradeConfig.from_env(run_timeout=20.0, import_timeout=15.0)
-    os.environ["AUTOGRADER_TEST_SECRET"] = SECRET
-    try:
-        with WarmServer(config) as server, ThreadPoolExecutor(max_workers=2) as pool:
-            futures = {key: pool.submit(grade, find(ex), path, config, server)
-                       for key, (ex, path) in jobs.items()}
-            return {key: f.result() for key, f in futures.items()}
-    finally:
-        os.environ.pop("AUTOGRADER_TEST_SECRET", None)
+    with (secret_in_grader_environment(SECRET), WarmServer(config) as server,
+          ThreadPoolExecutor(max_workers=2) as pool):
+        futures = {key: pool.submit(grade, find(ex), path, config, server)
+                   for key, (ex, path) in jobs.items()}
+        return {key: f.result() for key, f in futures.items()}
 
 
 def _summary(report: Report) -> str:

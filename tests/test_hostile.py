@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from conftest import assert_report_reveals_nothing
+from conftest import assert_report_reveals_nothing, secret_in_grader_environment
 
 from autograder.classroom import grade_class, grader_sources
 from autograder.config import GradeConfig
@@ -55,14 +54,10 @@ def _sandbox_processes(started_before: float) -> list[psutil.Process]:
 @pytest.fixture(scope="module")
 def reports() -> dict[str, Report]:
     """Every attack graded by one warm grader, then the reference solution by the same one."""
-    os.environ["AUTOGRADER_TEST_SECRET"] = SECRET  # the grader's own environment
-    try:
-        with WarmServer(FAST) as server:
-            graded = {case.name: grade(find(json.loads((case / "expected.json").read_text())["exercise"]),
-                                       case / "dag.py", FAST, server) for case in CASES}
-            graded["after the attacks"] = grade(find("ex02"), SOLUTION, FAST, server)
-    finally:
-        os.environ.pop("AUTOGRADER_TEST_SECRET", None)
+    with secret_in_grader_environment(SECRET), WarmServer(FAST) as server:
+        graded = {case.name: grade(find(json.loads((case / "expected.json").read_text())["exercise"]),
+                                   case / "dag.py", FAST, server) for case in CASES}
+        graded["after the attacks"] = grade(find("ex02"), SOLUTION, FAST, server)
     return graded
 
 

@@ -433,8 +433,8 @@ def test_the_execution_api_is_asked_once_at_start_and_an_api_server_that_is_down
             with conn:
                 asked.append(conn.recv(1000).split(b"\r\n")[0])
                 answer.wait(10)
+                answered.set()  # before the answer leaves: a caller that waited for it sees this
                 conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                answered.set()
 
         thread = threading.Thread(target=api_server, daemon=True)
         thread.start()
