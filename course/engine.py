@@ -38,6 +38,7 @@ DEFAULT_PORT = 8080
 DEFAULT_SMTP_PORT = 8025
 START_TIMEOUT = 180.0
 STOP_TIMEOUT = 30.0
+ORPHAN_STOP_TIMEOUT = 3.0  # components whose `airflow standalone` was killed: see stop()
 MAILDIR = ("tmp", "new", "cur")
 
 
@@ -264,6 +265,14 @@ def _group_alive(pgid: int) -> bool:
     return any(p.info["status"] != psutil.STATUS_ZOMBIE for p in members)
 
 
+def _leader_alive(pgid: int) -> bool:
+    """Whether the process that leads group ``pgid`` (the one we started) still runs."""
+    try:
+        return psutil.Process(pgid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _pgid(proc: psutil.Process) -> int | None:
     try:
         return os.getpgid(proc.pid)
@@ -336,7 +345,9 @@ def status(paths: LabPaths | None = None) -> LabStatus:
     if state is None or comps is None:
         return LabStatus(False, None, {}, paths.password_file, None)
     smtp = f"listening on 127.0.0.1:{state.smtp_port}" if smtp_alive(state.smtp_port) else "down"
-    alive = running_components(state.airflow_pgid)
+    # Components outlive a killed `airflow standalone` for a while, but they cannot work without it
+    # (their logs go to a pipe nobody reads): such a lab is down, and `start` replaces it.
+    alive = running_components(state.airflow_pgid) if _leader_alive(state.airflow_pgid) else set()
     for name in comps:
         # The api-server's answer lags a killed component by its heartbeat timeout; the process
         # table does not.
@@ -496,6 +507,9 @@ def stop(paths: LabPaths | None = None, timeout: float = STOP_TIMEOUT, quiet: bo
         if _group_alive(pgid):
             found = True
             _signal_group(pgid, signal.SIGTERM)
+    if state and not _leader_alive(state.airflow_pgid):
+        # Orphaned components wait forever on workers that log to a pipe nobody reads.
+        timeout = min(timeout, ORPHAN_STOP_TIMEOUT)
     deadline = time.monotonic() + timeout
     while any(_group_alive(g) for g in groups) and time.monotonic() < deadline:
         time.sleep(0.2)

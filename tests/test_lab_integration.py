@@ -128,11 +128,16 @@ def test_start_recovers_after_the_whole_lab_is_killed(lab_home):
     state = engine.read_state(lab_home)
     os.kill(state.airflow_pgid, signal.SIGKILL)  # the parent only: its children stay behind
     time.sleep(0.5)
+    # Its components still run and still answer, but without their parent they are no lab.
+    assert engine.status(lab_home).components["scheduler"] == "not running"
     engine.start(lab_home, progress=lambda *_: None)
+    new = engine.read_state(lab_home)
+    assert new.airflow_pgid != state.airflow_pgid, "start kept the lab whose parent was killed"
     assert set(engine.status(lab_home).components.values()) == {"healthy"}
     pgids = {os.getpgid(p.pid) for p in engine.lab_processes(lab_home)}
-    new = engine.read_state(lab_home)
     assert pgids == {new.airflow_pgid, new.smtp_pgid}, "processes of the killed lab survived"
+    run = lab.run_dag("lab_hello", timeout=120)
+    assert run["state"] == "success"
 
 
 def test_stop_leaves_no_process_and_is_idempotent(lab_home):
