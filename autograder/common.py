@@ -165,7 +165,19 @@ def expected_tasks(facts: Facts) -> None:
         problems.append(f"unexpected task(s) {_names(have - want)}")
     text = "; ".join(problems)
     assert not problems, (f"{text[0].upper()}{text[1:]}. Task ids must be exactly "
-                          f"{_names(want)}.")
+                          f"{_names(want)}.{_group_prefix(have - want, want - have)}")
+
+
+def _group_prefix(unexpected: set[str], missing: set[str]) -> str:
+    """Why ``regions.process_us`` is not ``process_us``, when a TaskGroup is the cause."""
+    groups = sorted({u[:-len(m) - 1] for u in unexpected for m in missing if u.endswith(f".{m}")})
+    if not groups:
+        return ""
+    named = _names(groups)
+    return (f" A TaskGroup puts its group_id before the ids of its tasks ({named}): create the "
+            f"group with `prefix_group_id=False` (`@task_group(prefix_group_id=False)` or "
+            f"`TaskGroup(\"{groups[0].rsplit('.', 1)[-1]}\", prefix_group_id=False)`), or leave "
+            "those tasks out of it.")
 
 
 @check("structure.acyclic", title="Dependencies contain no cycle", points=0, needs=["import.dag_id"],
