@@ -70,6 +70,7 @@ class LabStatus:
     password_file: Path
     smtp: str | None
     grader: str | None = None
+    log: Path | None = None
 
     def report(self) -> str:
         """A few lines for a terminal."""
@@ -81,6 +82,10 @@ class LabStatus:
         if self.grader:
             lines.append(f"  {'grader':<14}{self.grader}")
         lines.append(f"Login: admin, password in {self.password_file}")
+        down = [name for name, health in self.components.items() if health != "healthy"]
+        if down:
+            lines.append(f"Not healthy: {', '.join(down)}. `make airflow-start` restarts the lab "
+                         f"(DAG runs and mail are kept); why it stopped is in {self.log}.")
         return "\n".join(lines)
 
 
@@ -354,7 +359,7 @@ def status(paths: LabPaths | None = None) -> LabStatus:
         if name != "metadatabase" and name not in alive:
             comps[name] = "not running"
     return LabStatus(True, state.url, {"api_server": "healthy", **comps}, paths.password_file, smtp,
-                     grader_status(paths, state))
+                     grader_status(paths, state), paths.airflow_log)
 
 
 def grader_status(paths: LabPaths, state: LabState) -> str:

@@ -129,7 +129,9 @@ def test_start_recovers_after_the_whole_lab_is_killed(lab_home):
     os.kill(state.airflow_pgid, signal.SIGKILL)  # the parent only: its children stay behind
     time.sleep(0.5)
     # Its components still run and still answer, but without their parent they are no lab.
-    assert engine.status(lab_home).components["scheduler"] == "not running"
+    orphaned = engine.status(lab_home)
+    assert orphaned.components["scheduler"] == "not running"
+    assert "`make airflow-start` restarts the lab" in orphaned.report()
     engine.start(lab_home, progress=lambda *_: None)
     new = engine.read_state(lab_home)
     assert new.airflow_pgid != state.airflow_pgid, "start kept the lab whose parent was killed"

@@ -72,6 +72,21 @@ def test_status_of_a_lab_that_never_started(tmp_path):
     assert "make lab" in status.report()
 
 
+def test_status_report_says_what_is_down_and_what_to_run(tmp_path):
+    paths = LabPaths(root=REPO, home=tmp_path)
+    components = {"api_server": "healthy", "metadatabase": "healthy", "scheduler": "not running",
+                  "dag_processor": "unhealthy", "triggerer": "healthy"}
+    report = engine.LabStatus(True, "http://127.0.0.1:8080", components, paths.password_file,
+                              "listening on 127.0.0.1:8025", log=paths.airflow_log).report()
+    last = report.splitlines()[-1]
+    assert last.startswith("Not healthy: scheduler, dag_processor. `make airflow-start` restarts")
+    assert str(paths.airflow_log) in last
+    healthy = dict.fromkeys(components, "healthy")
+    report = engine.LabStatus(True, "http://127.0.0.1:8080", healthy, paths.password_file,
+                              "listening on 127.0.0.1:8025", log=paths.airflow_log).report()
+    assert "Not healthy" not in report
+
+
 def test_stop_is_idempotent_when_nothing_runs(tmp_path):
     assert engine.stop(LabPaths(root=REPO, home=tmp_path), quiet=True) is False
 
